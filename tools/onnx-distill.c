@@ -1,0 +1,46 @@
+/* tools/onnx-distill.c: the command-line program. Dispatches to the subcommands in cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/status.h"
+#include "tools/commands.h"
+
+struct subcommand {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *usage;
+};
+
+static const struct subcommand subcommands[] = {
+    {"inspect", od_cmd_inspect, "inspect MODEL.onnx [--json]      IR, opsets, inputs/outputs, ops, parameters"},
+    {"export", od_cmd_export,
+     "export MODEL.onnx -o OUT.onnx [--external-data auto|always|never] [--threshold BYTES]"},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: onnx-distill COMMAND [ARGS]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+    fprintf(f, "  %s\n", subcommands[i].usage);
+  fprintf(f, "\nexit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input\n");
+}
+
+int od_cmd_fail(const struct od_err *err) {
+  fprintf(stderr, "onnx-distill: %s: %s\n", od_status_name(err->status), err->msg);
+  return od_status_exit_code(err->status);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
+    if (!strcmp(argv[1], subcommands[i].name)) return subcommands[i].run(argc - 2, argv + 2);
+  fprintf(stderr, "onnx-distill: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
