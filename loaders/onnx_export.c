@@ -303,7 +303,7 @@ static enum od_status collect_params(struct exporter *x) {
     }
     x->n_params++;
   }
-  qsort(x->sorted_tensors, x->n_sorted, sizeof *x->sorted_tensors, compare_ptr);
+  if (x->n_sorted) qsort(x->sorted_tensors, x->n_sorted, sizeof *x->sorted_tensors, compare_ptr);
   return OD_OK;
 }
 
@@ -406,9 +406,8 @@ static enum od_status ext_file_get(struct exporter *x, const char *location, con
       return OD_OK;
     }
   if (!key[0] || !strcmp(key, x->out_base)) {
-    enum od_status st = od_err_set(x->err, OD_ERR_INVALID_ARG,
-                                   "%s: external data location '%s' would overwrite the model file itself",
-                                   where, location);
+    enum od_status st = od_err_set(x->err, OD_ERR_INVALID_ARG, "%s: external data location '%s' %s", where,
+                                   location, key[0] ? "would overwrite the model file itself" : "names no file");
     free(key);
     free(path);
     return st;

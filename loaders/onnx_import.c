@@ -1,6 +1,6 @@
 /* loaders/onnx_import.c: ONNX ModelProto -> struct od_model (see onnx_import.h).
  *
- * Order of work: unpack (zeroing allocator; on failure pb_diagnose says where), opsets, values
+ * Order of work: wire-format check (pb_diagnose), unpack (zeroing allocator), opsets, values
  * (graph inputs, initializers, node outputs: each name produced once), node inputs resolved
  * (dangling names rejected), declared types from inputs/outputs/value_info, attributes, the
  * parameter block (initializers and Constant values decoded into one 64-byte aligned block), and
@@ -385,6 +385,11 @@ static enum od_status load_params(struct builder *b) {
     }
     struct od_host_tensor info;
     OD_TRY(od_tensor_proto_info(t, where, &info, b->err));
+    /* the data is checked (dst NULL) before the block is allocated: shapes alone would let a tiny
+     * file claim gigabytes, and their sum could wrap */
+    OD_TRY(od_tensor_proto_read(t, &info, b->dir, NULL, where, b->err));
+    if (info.nbytes > SIZE_MAX / 2 - total)
+      return od_err_set(b->err, OD_ERR_INVALID_MODEL, "%s: parameters exceed %zu bytes", where, SIZE_MAX / 2);
     struct od_value *v = &g->values[id];
     set_value_shape(v, &info);
     v->source_index = (int)i;
@@ -405,6 +410,9 @@ static enum od_status load_params(struct builder *b) {
     snprintf(where, sizeof where, "%s: %s attribute '%s'", b->file, nd, ap->name);
     struct od_host_tensor info;
     OD_TRY(constant_info(b, n, ap, &info, where));
+    if (!strcmp(ap->name, "value")) OD_TRY(od_tensor_proto_read(ap->t, &info, b->dir, NULL, where, b->err));
+    if (info.nbytes > SIZE_MAX / 2 - total)
+      return od_err_set(b->err, OD_ERR_INVALID_MODEL, "%s: parameters exceed %zu bytes", where, SIZE_MAX / 2);
     struct od_value *v = &g->values[n->outputs[0]];
     set_value_shape(v, &info);
     v->kind = OD_VALUE_CONSTANT;
@@ -412,7 +420,9 @@ static enum od_status load_params(struct builder *b) {
     v->data_offset = total;
     total = align_up(total + info.nbytes);
   }
-  if (total && !(g->param_data = calloc(1, total)))
+  /* at least one byte, so that param_data + data_offset is a valid pointer even when every value
+   * is empty (NULL + 0 is undefined behaviour in C) */
+  if (!(g->param_data = calloc(1, total ? total : 1)))
     return od_err_set(b->err, OD_ERR_OOM, "%s: cannot allocate %zu bytes for parameters", b->file, total);
   g->param_bytes = total;
   for (int id = 0; id < g->n_values; id++) {
@@ -639,15 +649,19 @@ enum od_status od_model_load_buffer(const uint8_t *buf, size_t len, const char *
     od_model_destroy(m);
     return od_err_set(err, OD_ERR_OOM, "%s: out of memory", name);
   }
+  /* The wire format is checked before unpacking: protobuf-c unpacks nested messages recursively
+   * with no depth limit, so a small file of deeply nested messages (TypeProto.sequence_type, ...)
+   * overflows the stack. pb_diagnose walks iteratively, refuses nesting deeper than 100 and
+   * otherwise accepts exactly what protobuf-c accepts, naming the field when it does not. */
+  struct od_err diag = {0};
+  if (od_pb_diagnose(buf, len, &onnx__model_proto__descriptor, &diag) != OD_OK) {
+    od_model_destroy(m);
+    return od_err_set(err, OD_ERR_INVALID_MODEL, "%s: not a valid ONNX model: %s", name, diag.msg);
+  }
   m->proto = onnx__model_proto__unpack(&m->alloc, len, buf);
   if (!m->proto) {
-    struct od_err diag = {0};
-    if (od_pb_diagnose(buf, len, &onnx__model_proto__descriptor, &diag) != OD_OK)
-      od_err_set(err, OD_ERR_INVALID_MODEL, "%s: not a valid ONNX model: %s", name, diag.msg);
-    else
-      od_err_set(err, OD_ERR_INVALID_MODEL, "%s: not a valid ONNX model (protobuf parsing failed)", name);
     od_model_destroy(m);
-    return OD_ERR_INVALID_MODEL;
+    return od_err_set(err, OD_ERR_INVALID_MODEL, "%s: not a valid ONNX model (protobuf parsing failed)", name);
   }
   if (!m->proto->graph) {
     od_model_destroy(m);

@@ -117,7 +117,7 @@ static enum od_status read_external(const Onnx__TensorProto *t, const struct od_
     st = od_err_set(err, OD_ERR_INVALID_MODEL,
                     "%s: external data '%s' needs bytes %llu..%llu but the file has %lld bytes", where,
                     path, (unsigned long long)off, (unsigned long long)(off + len), (long long)sb.st_size);
-  } else if (len && (fseeko(f, (off_t)off, SEEK_SET) != 0 || fread(dst, 1, len, f) != len)) {
+  } else if (dst && len && (fseeko(f, (off_t)off, SEEK_SET) != 0 || fread(dst, 1, len, f) != len)) {
     st = od_err_set(err, OD_ERR_IO, "%s: reading external data '%s' failed", where, path);
   }
   if (f) fclose(f);
@@ -186,7 +186,7 @@ enum od_status od_tensor_proto_read(const Onnx__TensorProto *t, const struct od_
       return od_err_set(err, OD_ERR_INVALID_MODEL,
                         "%s: raw_data has %zu bytes but %s shape with %zu elements needs %zu", where,
                         t->raw_data.len, od_dtype_name(info->dtype), info->nelem, info->nbytes);
-    memcpy(dst, t->raw_data.data, info->nbytes);
+    if (dst) memcpy(dst, t->raw_data.data, info->nbytes);
     return OD_OK;
   }
   if (t->n_string_data)
@@ -203,7 +203,7 @@ enum od_status od_tensor_proto_read(const Onnx__TensorProto *t, const struct od_
   if (typed_counts[used] != info->nelem)
     return od_err_set(err, OD_ERR_INVALID_MODEL, "%s: %s has %zu values but the shape has %zu elements",
                       where, typed_field_names[used], typed_counts[used], info->nelem);
-  copy_typed(t, info->dtype, info->nelem, dst);
+  if (dst) copy_typed(t, info->dtype, info->nelem, dst);
   return OD_OK;
 }
 
@@ -212,6 +212,8 @@ enum od_status od_tensor_proto_to_host(const Onnx__TensorProto *t, const char *m
                                        struct od_err *err) {
   struct od_host_tensor r;
   OD_TRY(od_tensor_proto_info(t, where, &r, err));
+  /* check the data before allocating what the shape claims (a tiny file can claim terabytes) */
+  OD_TRY(od_tensor_proto_read(t, &r, model_dir, NULL, where, err));
   if (r.nbytes) {
     r.data = malloc(r.nbytes);
     if (!r.data) return od_err_set(err, OD_ERR_OOM, "%s: cannot allocate %zu bytes", where, r.nbytes);

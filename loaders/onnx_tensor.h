@@ -22,7 +22,8 @@ enum od_status od_tensor_proto_info(const Onnx__TensorProto *t, const char *wher
 
 /* Decodes the data of t into dst (info->nbytes bytes, info from od_tensor_proto_info). model_dir
  * is the folder external data is relative to; NULL refuses external data. Checks that exactly one
- * encoding holds the data and that its length matches the shape. */
+ * encoding holds the data and that its length matches the shape. dst NULL: only the checks (the
+ * importer checks every tensor before it allocates the parameter block). */
 enum od_status od_tensor_proto_read(const Onnx__TensorProto *t, const struct od_host_tensor *info,
                                     const char *model_dir, void *dst, const char *where,
                                     struct od_err *err);

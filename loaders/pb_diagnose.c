@@ -238,12 +238,23 @@ static bool pb_field_indexed(const ProtobufCFieldDescriptor *fd) {
   return fd && fd->label == PROTOBUF_C_LABEL_REPEATED && !pb_type_packable(fd->type);
 }
 
+/* Messages nested deeper than this have the middle of their path elided ("a.b.c.<90 more>.x.y"). */
+#define PB_PATH_KEEP 4
+
 /* Writes the path of the open messages, and of field fd/number at tag_at in the innermost one when
  * number != 0, into path ("graph.node[3].attribute[1]"). The root message contributes nothing. */
 static void pb_path_build(const struct pb_walk *w, const ProtobufCFieldDescriptor *fd, uint64_t number,
                           size_t tag_at, char *path, size_t size) {
   path[0] = '\0';
   for (size_t d = 1; d < w->depth; d++) {
+    if (w->depth > 2 * PB_PATH_KEEP + 2 && d == PB_PATH_KEEP + 1) {
+      size_t skip = w->depth - 2 * PB_PATH_KEEP - 1;
+      char more[32];
+      snprintf(more, sizeof more, "<%zu more>", skip);
+      pb_path_append(path, size, more, false, 0);
+      d += skip - 1;
+      continue;
+    }
     const struct pb_frame *f = &w->stack[d];
     const struct pb_frame *parent = &w->stack[d - 1];
     bool indexed = pb_field_indexed(f->field);

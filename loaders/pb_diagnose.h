@@ -3,8 +3,11 @@
  * protobuf-c only says "failed"; users need to know what and where. od_pb_diagnose walks the wire
  * format with the generated descriptors (field numbers, wire types, nested messages) and reports
  * the first problem with its field path and byte offset, e.g.
- *   "graph.node[3].attribute[1].t.raw_data (field 9) at byte 5123: length 4000 exceeds the 120 bytes left"
- * It is only called after protobuf_c_message_unpack has failed, so it never runs on good files. */
+ *   "graph.node[3].attribute[1].t.raw_data (field 9) at byte 5123: declares 4000 bytes but only 120 remain"
+ * It accepts what protobuf_c_message_unpack accepts, except messages nested deeper than 100
+ * (protobuf-c recurses without a limit, so those overflow its stack) and field number 0; the
+ * importer calls it before unpacking. It reads each tag once and skips payloads, so it costs far
+ * less than the unpack. */
 #ifndef OD_PB_DIAGNOSE_H
 #define OD_PB_DIAGNOSE_H
 

@@ -1,10 +1,18 @@
-/* ops/op_list.h: the one table of operator kernels, expanded by X-macro (no include guard: it is
- * included with OP defined, once per expansion).
+/* ops/op_list.h: the one table of operator kernels, expanded by X-macro in ops/registry.c (no
+ * include guard: included once per expansion with OP defined).
  *
- * One line per (op, since-version) entry:
- *   OP(domain, op_type, since_version, symbol, flags)
- * where symbol names the kernels defined in ops/<file>.c. For a node the runtime takes the entry
- * with the largest since_version <= the model's opset for the node's domain (ops/registry.c).
+ *   OP(domain, op_type, since_version, sym)   -> kernels `od_kernels_<sym>` from ops/<file>.c
  *
- * The CPU inference engine (issue 3) fills this table; until then `onnx-distill inspect` reports
- * every op as not yet runnable. */
+ * List an op at the opset where the semantics our kernel implements begin; a kernel that handles
+ * several versions (attribute -> input moves) can read node->opset in parse. Keep the sections:
+ * each op family adds its lines in its own section. */
+
+/* ---- elementwise: unary, binary, variadic (ops/unary.c, ops/binary.c, ...) ---- */
+
+/* ---- convolution, GEMM, normalisation (ops/conv.c, ops/gemm.c, ...) ---- */
+
+/* ---- pooling, softmax, reductions, top-k (ops/pool.c, ops/softmax.c, ops/reduce.c, ...) ---- */
+
+/* ---- shape and data movement (ops/reshape.c, ops/concat.c, ops/slice.c, ...) ---- */
+
+/* ---- resize, post-processing (ops/resize.c, ops/nms.c) ---- */

@@ -5,11 +5,15 @@
 #include <stddef.h>
 #include <string.h>
 
-static const struct od_op op_table[] = {
-#define OP(domain, op_type, since, symbol, flags) {domain, #op_type, since, flags},
+#define OP(domain, op_type, since, sym) extern const struct od_op_kernels od_kernels_##sym;
 #include "ops/op_list.h"
 #undef OP
-    {NULL, NULL, 0, 0} /* sentinel: keeps the array non-empty */
+
+static const struct od_op op_table[] = {
+#define OP(domain, op_type, since, sym) {domain, #op_type, since, &od_kernels_##sym},
+#include "ops/op_list.h"
+#undef OP
+    {NULL, NULL, 0, NULL} /* sentinel: keeps the array non-empty */
 };
 
 int od_op_count(void) { return (int)(sizeof op_table / sizeof op_table[0]) - 1; }

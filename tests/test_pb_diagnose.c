@@ -449,7 +449,9 @@ START_TEST(test_too_deep) {
   struct od_err err = {0};
   ck_assert_int_eq(od_pb_diagnose(deep.data, deep.len, &onnx__model_proto__descriptor, &err),
                    OD_ERR_INVALID_MODEL);
-  ck_assert_msg(strstr(err.msg, "graph.input[0].type.sequence_type.elem_type.sequence_type"), "%s", err.msg);
+  /* the path keeps its first and last levels: graph.input[0].type.sequence_type.<91 more>.elem_type... */
+  ck_assert_msg(strstr(err.msg, "graph.input[0].type.sequence_type.<91 more>.sequence_type.elem_type"), "%s",
+                err.msg);
   ck_assert_msg(strstr(err.msg, "nested more than 100 deep"), "%s", err.msg);
   free(deep.data);
 }

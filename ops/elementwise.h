@@ -1,0 +1,81 @@
+/* ops/elementwise.h: helpers shared by the elementwise op family (ops/unary.c, ops/binary.c,
+ * ops/variadic.c, ops/clip.c, ops/cast.c); not a public interface.
+ *
+ * - dtype X-macros, so one loop body expands for every C type (no copy-paste per dtype);
+ * - a unary driver over contiguous tensors, and a broadcast driver for up to EW_MAX_IN inputs
+ *   (numpy rules): both cut the work into inner loops `fn(y, x, step, n)` over n contiguous
+ *   output elements and spread them over the pool;
+ * - float16/bfloat16 support by widening to float32 (kernels compute in float32 and narrow the
+ *   result: rounding once, like onnxruntime's CPU provider for most ops). */
+#ifndef OD_OPS_ELEMENTWISE_H
+#define OD_OPS_ELEMENTWISE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime/dtype.h"
+#include "runtime/status.h"
+#include "runtime/tensor.h"
+
+struct od_pool;
+struct od_infer_ctx;
+
+/* X(CODE, ctype, unsigned ctype) for every dtype with a native C type, by class. CODE pastes onto
+ * OD_DTYPE_ (OD_DTYPE_INT8, ...). Bool is stored as uint8 0/1 and listed on its own. */
+#define EW_SINT_TYPES(X) \
+  X(INT8, int8_t, uint8_t) X(INT16, int16_t, uint16_t) X(INT32, int32_t, uint32_t) X(INT64, int64_t, uint64_t)
+#define EW_UINT_TYPES(X) \
+  X(UINT8, uint8_t, uint8_t) X(UINT16, uint16_t, uint16_t) X(UINT32, uint32_t, uint32_t) X(UINT64, uint64_t, uint64_t)
+#define EW_FLOAT_TYPES(X) X(FLOAT, float, float) X(DOUBLE, double, double)
+#define EW_INT_TYPES(X) EW_SINT_TYPES(X) EW_UINT_TYPES(X)
+#define EW_NUM_TYPES(X) EW_FLOAT_TYPES(X) EW_INT_TYPES(X)
+
+/* Per-dtype tables of loops are indexed by the dtype code. */
+#define EW_NDTYPES (OD_DTYPE_MAX_KNOWN + 1)
+
+static inline bool ew_is_half(int dtype) { return dtype == OD_DTYPE_FLOAT16 || dtype == OD_DTYPE_BFLOAT16; }
+
+/* ---- unary: y[i] = f(x[i]) over n contiguous elements ---------------------------------------- */
+typedef void (*ew_unary_fn)(void *y, const void *x, int64_t n, const void *params);
+
+/* Runs loops[x->dtype] over all of x into y (same numel), split over the pool in chunks of at least
+ * min_chunk elements. A float16/bfloat16 x without its own loop runs loops[OD_DTYPE_FLOAT] on
+ * float32 copies, chunk by chunk (y must then have x's dtype). Fails (UNSUPPORTED) when no loop fits. */
+enum od_status ew_unary_run(struct od_pool *pool, struct od_tensor *y, const struct od_tensor *x,
+                            const ew_unary_fn *loops, const void *params, int64_t min_chunk,
+                            const char *op, struct od_err *err);
+
+/* True when loops has a loop for dtype (directly, or through float32 for float16/bfloat16). */
+bool ew_has_loop(const ew_unary_fn *loops, int dtype);
+
+/* ---- broadcast: y[i] = f(x0[...], x1[...], ...) ------------------------------------------------ */
+#define EW_MAX_IN 3
+
+/* x[k] points at the first element input k contributes to y[0]; step[k] is 1 when input k advances
+ * with the output along this run and 0 when it repeats one value (broadcast). */
+typedef void (*ew_bcast_fn)(void *y, const void *const *x, const int64_t *step, int64_t n, const void *params);
+
+/* Runs fn over every element of y, reading each x[k] broadcast (numpy rules) to y's shape. y's
+ * rank/dims must be the broadcast of the inputs' (as set by infer). Dims are collapsed first, so a
+ * same-shape call is one loop of numel elements and [N,C,H,W] + [C,1,1] a loop per (n, c) row. */
+void ew_bcast_run(struct od_pool *pool, struct od_tensor *y, int n_in, const struct od_tensor *const *x,
+                  ew_bcast_fn fn, const void *params, int64_t min_chunk);
+
+/* infer helper: out = numpy broadcast of the shapes of in[first .. first+count). */
+enum od_status ew_infer_broadcast(struct od_infer_ctx *ctx, int first, int count, struct od_tensor *out);
+
+/* ---- float16 / bfloat16 ------------------------------------------------------------------------- */
+
+/* If t is float16/bfloat16: *w describes a float32 copy in *buf (malloc'd, caller frees);
+ * otherwise *w = *t and *buf = NULL. */
+enum od_status ew_widen(const struct od_tensor *t, struct od_tensor *w, float **buf, struct od_err *err);
+
+/* n float32 values -> y (float16/bfloat16, or float32: copied). */
+void ew_narrow(const float *src, int dtype, void *dst, int64_t n);
+/* n float16/bfloat16 values -> float32. */
+void ew_widen_n(const void *src, int dtype, float *dst, int64_t n);
+
+/* "float16", ... into an UNSUPPORTED error: "<op> does not support <dtype> inputs". */
+enum od_status ew_err_dtype(struct od_err *err, const char *op, int dtype);
+
+#endif

@@ -1,0 +1,346 @@
+/* runtime/compile.c: graph + input shapes -> struct od_program (see exec.h).
+ *
+ * Steps: bind the inputs (dtype and shape checked against the declaration; a symbolic dim takes
+ * the same value everywhere it appears), then for each node in topological order: find the kernel
+ * (opset rule), parse attributes, infer output shapes, and fold the node when every input is known
+ * (constant subgraphs exporters emit around Reshape/Resize). Last, plan the arena. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/program.h"
+
+/* Folded outputs larger than this stay run-time work (keeps compile memory bounded). */
+#define FOLD_MAX_BYTES ((size_t)64 << 20)
+#define ARENA_ALIGN 64
+
+enum od_status od_program_node_error(const struct od_node *n, struct od_err *err) {
+  char nd[256];
+  od_err_prefix(err, "%s", od_node_describe(n, nd, sizeof nd));
+  return err ? err->status : OD_ERR_INTERNAL;
+}
+
+/* ---- inputs ------------------------------------------------------------------------------- */
+
+static enum od_status bind_inputs(struct od_program *p, const struct od_tensor *inputs, struct od_err *err) {
+  const struct od_graph *g = p->g;
+  /* symbolic dims: name -> value, checked for consistency across inputs */
+  const char *sym_names[64];
+  int64_t sym_vals[64];
+  int n_sym = 0;
+  for (int i = 0; i < g->n_inputs; i++) {
+    const struct od_value *v = &g->values[g->inputs[i]];
+    const struct od_tensor *t = &inputs[i];
+    char want[256], got[256];
+    if (v->type_kind != OD_TYPE_TENSOR && v->type_kind != OD_TYPE_UNKNOWN)
+      return od_err_set(err, OD_ERR_UNSUPPORTED, "input '%s': only tensor inputs are supported", v->name);
+    if (!od_dtype_is_supported(t->dtype))
+      return od_err_set(err, OD_ERR_UNSUPPORTED, "input '%s': element type %s is not supported", v->name,
+                        od_dtype_name(t->dtype));
+    if (v->dtype && v->dtype != t->dtype)
+      return od_err_set(err, OD_ERR_INVALID_ARG, "input '%s': the model expects %s, got %s", v->name,
+                        od_dtype_name(v->dtype), od_dtype_name(t->dtype));
+    if (t->rank < 0 || t->rank > OD_MAX_DIMS)
+      return od_err_set(err, OD_ERR_INVALID_ARG, "input '%s': rank %d is not supported", v->name, t->rank);
+    if (v->rank >= 0) {
+      bool ok = v->rank == t->rank;
+      for (int d = 0; ok && d < v->rank; d++) {
+        if (t->dims[d] < 0) ok = false;
+        else if (v->dims[d] >= 0 && v->dims[d] != t->dims[d]) ok = false;
+        else if (v->dim_params[d]) {
+          int s = 0;
+          while (s < n_sym && strcmp(sym_names[s], v->dim_params[d])) s++;
+          if (s < n_sym && sym_vals[s] != t->dims[d])
+            return od_err_set(err, OD_ERR_INVALID_ARG,
+                              "input '%s': dim %d ('%s') is %lld, but another input bound '%s' to %lld", v->name,
+                              d, v->dim_params[d], (long long)t->dims[d], v->dim_params[d], (long long)sym_vals[s]);
+          if (s == n_sym && n_sym < 64) {
+            sym_names[n_sym] = v->dim_params[d];
+            sym_vals[n_sym++] = t->dims[d];
+          }
+        }
+      }
+      if (!ok) {
+        /* describe the declared shape with symbolic names */
+        size_t k = (size_t)snprintf(want, sizeof want, "[");
+        for (int d = 0; d < v->rank && k < sizeof want; d++) {
+          if (v->dim_params[d]) k += (size_t)snprintf(want + k, sizeof want - k, "%s%s", d ? ", " : "", v->dim_params[d]);
+          else if (v->dims[d] >= 0) k += (size_t)snprintf(want + k, sizeof want - k, "%s%lld", d ? ", " : "", (long long)v->dims[d]);
+          else k += (size_t)snprintf(want + k, sizeof want - k, "%s?", d ? ", " : "");
+        }
+        if (k < sizeof want) snprintf(want + k, sizeof want - k, "]");
+        return od_err_set(err, OD_ERR_INVALID_ARG, "input '%s': the model expects shape %s, got %s", v->name, want,
+                          od_shape_str(t->rank, t->dims, got, sizeof got));
+      }
+    }
+    for (int d = 0; d < t->rank; d++)
+      if (t->dims[d] < 0)
+        return od_err_set(err, OD_ERR_INVALID_ARG, "input '%s': dim %d is negative", v->name, d);
+    struct slot *s = &p->slots[g->inputs[i]];
+    s->kind = SLOT_INPUT;
+    s->t = *t;
+    s->t.data = NULL;
+    s->shape_known = true;
+  }
+  return OD_OK;
+}
+
+/* ---- per node ----------------------------------------------------------------------------- */
+
+static bool inputs_known(const struct od_program *p, const struct od_node *n) {
+  for (int k = 0; k < n->n_inputs; k++) {
+    int v = n->inputs[k];
+    if (v < 0) continue;
+    enum slot_kind kind = p->slots[v].kind;
+    if (kind != SLOT_PARAM && kind != SLOT_CONST) return false;
+  }
+  return true;
+}
+
+static bool input_shapes_known(const struct od_program *p, const struct od_node *n) {
+  for (int k = 0; k < n->n_inputs; k++)
+    if (n->inputs[k] >= 0 && !p->slots[n->inputs[k]].shape_known) return false;
+  return true;
+}
+
+/* Runs a node at compile time: its outputs become host-owned constants. */
+static enum od_status fold_node(struct od_program *p, int i, struct od_err *err) {
+  const struct od_node *n = p->nodes[i].node;
+  for (int o = 0; o < n->n_outputs; o++) {
+    int v = n->outputs[o];
+    if (v < 0) continue;
+    struct slot *s = &p->slots[v];
+    s->nbytes = od_tensor_nbytes(&s->t);
+    s->t.data = malloc(s->nbytes ? s->nbytes : 1);
+    if (!s->t.data) return od_err_set(err, OD_ERR_OOM, "out of memory folding constants");
+    s->kind = SLOT_CONST;
+  }
+  OD_TRY(od_program_forward_node(p, i, err));
+  p->nodes[i].folded = true;
+  p->folded++;
+  return OD_OK;
+}
+
+static bool foldable(const struct od_program *p, int i) {
+  const struct prog_node *pn = &p->nodes[i];
+  const struct od_node *n = pn->node;
+  if (!pn->op->k->forward[OD_DEVICE_CPU]) return false;
+  unsigned flags = pn->op->k->flags;
+  if (!(flags & OD_OP_FOLDABLE) && !(flags & OD_OP_SHAPE_ONLY)) return false;
+  if (!(flags & OD_OP_SHAPE_ONLY) && !inputs_known(p, n)) return false;
+  size_t bytes = 0;
+  for (int o = 0; o < n->n_outputs; o++)
+    if (n->outputs[o] >= 0) bytes += od_tensor_nbytes(&p->slots[n->outputs[o]].t);
+  return bytes <= FOLD_MAX_BYTES;
+}
+
+static enum od_status compile_node(struct od_program *p, int i, struct od_err *err) {
+  struct prog_node *pn = &p->nodes[i];
+  const struct od_node *n = pn->node;
+  /* Constant: the value is already in the parameter block (import put it there). */
+  if (!strcmp(n->op_type, "Constant") && !n->domain[0]) {
+    pn->folded = true;
+    return OD_OK;
+  }
+  if (n->has_subgraph)
+    return od_err_set(err, OD_ERR_UNSUPPORTED, "subgraph ops (If, Loop, Scan) are not supported");
+  pn->op = od_op_find(n->domain, n->op_type, n->opset);
+  if (!pn->op)
+    return od_err_set(err, OD_ERR_UNSUPPORTED, "no kernel for %s%s%s at opset %lld", n->domain,
+                      n->domain[0] ? ":" : "", n->op_type, (long long)n->opset);
+  const struct od_op_kernels *k = pn->op->k;
+  if (k->attrs_size) {
+    pn->attrs = calloc(1, k->attrs_size);
+    if (!pn->attrs) return od_err_set(err, OD_ERR_OOM, "out of memory");
+  }
+  if (k->parse) OD_TRY(k->parse(n, pn->attrs, err));
+  bool needs_values = false;
+  if (!input_shapes_known(p, n)) {
+    needs_values = true;
+  } else {
+    OD_TRY(od_program_infer_node(p, i, &needs_values, err));
+  }
+  if (needs_values) {
+    pn->dynamic = true;
+    for (int o = 0; o < n->n_outputs; o++)
+      if (n->outputs[o] >= 0) p->slots[n->outputs[o]].kind = SLOT_DYNAMIC;
+    return OD_OK;
+  }
+  for (int o = 0; o < n->n_outputs; o++)
+    if (n->outputs[o] >= 0) p->slots[n->outputs[o]].shape_known = true;
+  if (foldable(p, i)) return fold_node(p, i, err);
+  for (int o = 0; o < n->n_outputs; o++)
+    if (n->outputs[o] >= 0) p->slots[n->outputs[o]].kind = SLOT_ARENA;
+  return OD_OK;
+}
+
+/* ---- memory plan ---------------------------------------------------------------------------- */
+
+/* Free blocks of the arena, kept sorted by offset and merged with neighbours. */
+struct free_list {
+  size_t *off, *len;
+  int n, cap;
+};
+
+static bool fl_push(struct free_list *f, int at, size_t off, size_t len) {
+  if (f->n == f->cap) {
+    int cap = f->cap ? f->cap * 2 : 32;
+    size_t *o = realloc(f->off, (size_t)cap * sizeof *o);
+    if (!o) return false;
+    f->off = o;
+    size_t *l = realloc(f->len, (size_t)cap * sizeof *l);
+    if (!l) return false;
+    f->len = l;
+    f->cap = cap;
+  }
+  memmove(f->off + at + 1, f->off + at, (size_t)(f->n - at) * sizeof *f->off);
+  memmove(f->len + at + 1, f->len + at, (size_t)(f->n - at) * sizeof *f->len);
+  f->off[at] = off;
+  f->len[at] = len;
+  f->n++;
+  return true;
+}
+
+static void fl_remove(struct free_list *f, int at) {
+  memmove(f->off + at, f->off + at + 1, (size_t)(f->n - at - 1) * sizeof *f->off);
+  memmove(f->len + at, f->len + at + 1, (size_t)(f->n - at - 1) * sizeof *f->len);
+  f->n--;
+}
+
+/* First fit; grows the arena's end when nothing fits (extending a free block at the end). */
+static bool fl_alloc(struct free_list *f, size_t *end, size_t len, size_t *out) {
+  for (int i = 0; i < f->n; i++)
+    if (f->len[i] >= len) {
+      *out = f->off[i];
+      f->off[i] += len;
+      f->len[i] -= len;
+      if (!f->len[i]) fl_remove(f, i);
+      return true;
+    }
+  if (f->n && f->off[f->n - 1] + f->len[f->n - 1] == *end) { /* the last free block touches the end */
+    *out = f->off[f->n - 1];
+    *end = *out + len;
+    fl_remove(f, f->n - 1);
+    return true;
+  }
+  *out = *end;
+  *end += len;
+  return true;
+}
+
+static bool fl_free(struct free_list *f, size_t off, size_t len) {
+  int at = 0;
+  while (at < f->n && f->off[at] < off) at++;
+  if (!fl_push(f, at, off, len)) return false;
+  if (at + 1 < f->n && f->off[at] + f->len[at] == f->off[at + 1]) { /* merge with next */
+    f->len[at] += f->len[at + 1];
+    fl_remove(f, at + 1);
+  }
+  if (at > 0 && f->off[at - 1] + f->len[at - 1] == f->off[at]) { /* merge with previous */
+    f->len[at - 1] += f->len[at];
+    fl_remove(f, at);
+  }
+  return true;
+}
+
+/* Liveness-based plan: at node i, allocate its outputs, then release the arena values whose last
+ * reader is i. Graph outputs are never released. */
+static enum od_status plan_arena(struct od_program *p, struct od_err *err) {
+  const struct od_graph *g = p->g;
+  for (int v = 0; v < g->n_values; v++) p->slots[v].last_use = -1;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const struct od_node *n = p->nodes[i].node;
+    if (p->nodes[i].folded) continue;
+    for (int k = 0; k < n->n_inputs; k++)
+      if (n->inputs[k] >= 0) p->slots[n->inputs[k]].last_use = i;
+  }
+  for (int o = 0; o < g->n_outputs; o++) p->slots[g->outputs[o]].last_use = g->n_nodes;
+  struct free_list fl = {0};
+  size_t end = 0;
+  enum od_status st = OD_OK;
+  for (int i = 0; i < g->n_nodes && st == OD_OK; i++) {
+    const struct od_node *n = p->nodes[i].node;
+    if (p->nodes[i].folded || p->nodes[i].dynamic) continue;
+    for (int o = 0; o < n->n_outputs; o++) {
+      int v = n->outputs[o];
+      if (v < 0 || p->slots[v].kind != SLOT_ARENA) continue;
+      struct slot *s = &p->slots[v];
+      s->nbytes = od_tensor_nbytes(&s->t);
+      size_t len = (s->nbytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+      if (!len) len = ARENA_ALIGN;
+      fl_alloc(&fl, &end, len, &s->offset);
+      if (s->last_use < 0) s->last_use = i; /* unread output: its memory is free after the node */
+    }
+    for (int k = 0; k < n->n_inputs + n->n_outputs; k++) {
+      int v = k < n->n_inputs ? n->inputs[k] : n->outputs[k - n->n_inputs];
+      if (v < 0 || p->slots[v].kind != SLOT_ARENA || p->slots[v].last_use != i) continue;
+      /* a value read twice by the same node is released once */
+      bool seen = false;
+      for (int j = 0; j < k; j++) {
+        int w = j < n->n_inputs ? n->inputs[j] : n->outputs[j - n->n_inputs];
+        seen |= w == v;
+      }
+      if (seen) continue;
+      size_t len = (p->slots[v].nbytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+      if (!fl_free(&fl, p->slots[v].offset, len ? len : ARENA_ALIGN)) st = od_err_set(err, OD_ERR_OOM, "out of memory");
+    }
+  }
+  free(fl.off);
+  free(fl.len);
+  OD_TRY(st);
+  p->arena_bytes = end;
+  if (end) OD_TRY(p->dev->ops->alloc(p->dev, end, (void **)&p->arena, err));
+  for (int v = 0; v < g->n_values; v++)
+    if (p->slots[v].kind == SLOT_ARENA) p->slots[v].t.data = p->arena + p->slots[v].offset;
+  return OD_OK;
+}
+
+/* ---- entry point ---------------------------------------------------------------------------- */
+
+enum od_status od_program_compile(const struct od_graph *g, const struct od_tensor *inputs,
+                                  const struct od_compile_opts *opts, struct od_program **out,
+                                  struct od_err *err) {
+  if (!opts || !opts->dev) return od_err_set(err, OD_ERR_INVALID_ARG, "compile: no device given");
+  if (opts->dev->kind != OD_DEVICE_CPU)
+    return od_err_set(err, OD_ERR_UNSUPPORTED, "compile: only the CPU device runs graphs so far (got %s)",
+                      opts->dev->name);
+  struct od_program *p = calloc(1, sizeof *p);
+  if (!p) return od_err_set(err, OD_ERR_OOM, "out of memory");
+  p->g = g;
+  p->dev = opts->dev;
+  p->pool = opts->pool;
+  p->training = opts->training;
+  p->slots = calloc((size_t)g->n_values + 1, sizeof *p->slots);
+  p->nodes = calloc((size_t)g->n_nodes + 1, sizeof *p->nodes);
+  if (!p->slots || !p->nodes) {
+    od_program_destroy(p);
+    return od_err_set(err, OD_ERR_OOM, "out of memory");
+  }
+  for (int v = 0; v < g->n_values; v++) {
+    const struct od_value *val = &g->values[v];
+    struct slot *s = &p->slots[v];
+    s->t.rank = 0;
+    if (val->kind == OD_VALUE_INITIALIZER || val->kind == OD_VALUE_CONSTANT) {
+      s->kind = SLOT_PARAM;
+      s->shape_known = true;
+      s->t.dtype = val->dtype;
+      s->t.rank = val->rank;
+      memcpy(s->t.dims, val->dims, sizeof s->t.dims);
+      s->t.data = od_value_data(g, val);
+      s->nbytes = val->nbytes;
+    }
+  }
+  for (int i = 0; i < g->n_nodes; i++) p->nodes[i].node = &g->nodes[i];
+  enum od_status st = bind_inputs(p, inputs, err);
+  for (int i = 0; i < g->n_nodes && st == OD_OK; i++) {
+    st = compile_node(p, i, err);
+    if (st != OD_OK) od_program_node_error(&g->nodes[i], err);
+  }
+  if (st == OD_OK) st = plan_arena(p, err);
+  if (st != OD_OK) {
+    od_program_destroy(p);
+    return st;
+  }
+  *out = p;
+  return OD_OK;
+}

@@ -1,0 +1,131 @@
+/* runtime/exec.c: running a compiled program (see exec.h): nodes in topological order, kernels
+ * from the op table; nodes shaped at run time get their outputs allocated just before they run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/program.h"
+
+#define MAX_NODE_IO 64
+
+enum od_status od_program_infer_node(struct od_program *p, int i, bool *needs_values, struct od_err *err) {
+  const struct prog_node *pn = &p->nodes[i];
+  const struct od_node *n = pn->node;
+  if (n->n_inputs > MAX_NODE_IO || n->n_outputs > MAX_NODE_IO)
+    return od_err_set(err, OD_ERR_UNSUPPORTED, "more than %d inputs or outputs", MAX_NODE_IO);
+  struct od_tensor in[MAX_NODE_IO], out[MAX_NODE_IO];
+  memset(out, 0, sizeof(struct od_tensor) * (size_t)n->n_outputs);
+  for (int k = 0; k < n->n_inputs; k++) {
+    if (n->inputs[k] < 0) {
+      memset(&in[k], 0, sizeof in[k]);
+      continue;
+    }
+    in[k] = p->slots[n->inputs[k]].t;
+  }
+  struct od_infer_ctx c = {.node = n, .attrs = pn->attrs, .n_in = n->n_inputs, .in = in,
+                           .n_out = n->n_outputs, .out = out, .err = err};
+  OD_TRY(pn->op->k->infer(&c));
+  *needs_values = c.needs_values;
+  if (c.needs_values) return OD_OK;
+  for (int o = 0; o < n->n_outputs; o++) {
+    int v = n->outputs[o];
+    if (v < 0) continue;
+    if (!od_dtype_is_supported(out[o].dtype) || out[o].rank < 0 || out[o].rank > OD_MAX_DIMS)
+      return od_err_set(err, OD_ERR_INTERNAL, "shape inference left output %d without a valid dtype/rank", o);
+    for (int d = 0; d < out[o].rank; d++)
+      if (out[o].dims[d] < 0)
+        return od_err_set(err, OD_ERR_SHAPE, "output %d would have a negative dim", o);
+    struct slot *s = &p->slots[v];
+    void *data = s->t.data;
+    s->t = out[o];
+    s->t.data = data;
+  }
+  return OD_OK;
+}
+
+enum od_status od_program_forward_node(struct od_program *p, int i, struct od_err *err) {
+  const struct prog_node *pn = &p->nodes[i];
+  const struct od_node *n = pn->node;
+  od_kernel_fn fwd = pn->op->k->forward[OD_DEVICE_CPU];
+  if (!fwd) return od_err_set(err, OD_ERR_UNSUPPORTED, "no CPU kernel");
+  struct od_tensor *in[MAX_NODE_IO], *out[MAX_NODE_IO];
+  for (int k = 0; k < n->n_inputs; k++) in[k] = n->inputs[k] >= 0 ? &p->slots[n->inputs[k]].t : NULL;
+  for (int o = 0; o < n->n_outputs; o++) out[o] = n->outputs[o] >= 0 ? &p->slots[n->outputs[o]].t : NULL;
+  struct od_kernel_ctx c = {.node = n, .attrs = pn->attrs, .n_in = n->n_inputs, .in = in,
+                            .n_out = n->n_outputs, .out = out, .training = p->training,
+                            .dev = p->dev, .pool = p->pool, .err = err};
+  return fwd(&c);
+}
+
+/* Shapes a run-time node now that its inputs hold data, and (re)allocates its outputs. */
+static enum od_status shape_dynamic(struct od_program *p, int i, struct od_err *err) {
+  const struct od_node *n = p->nodes[i].node;
+  bool needs_values = false;
+  OD_TRY(od_program_infer_node(p, i, &needs_values, err));
+  if (needs_values)
+    return od_err_set(err, OD_ERR_INTERNAL, "output shape still unknown with every input value present");
+  for (int o = 0; o < n->n_outputs; o++) {
+    int v = n->outputs[o];
+    if (v < 0) continue;
+    struct slot *s = &p->slots[v];
+    size_t bytes = od_tensor_nbytes(&s->t);
+    void *buf = realloc(s->t.data, bytes ? bytes : 1);
+    if (!buf) return od_err_set(err, OD_ERR_OOM, "cannot allocate %zu bytes for output %d", bytes, o);
+    s->t.data = buf;
+    s->nbytes = bytes;
+  }
+  return OD_OK;
+}
+
+enum od_status od_program_run(struct od_program *p, const struct od_tensor *inputs, struct od_err *err) {
+  const struct od_graph *g = p->g;
+  for (int i = 0; i < g->n_inputs; i++) {
+    struct slot *s = &p->slots[g->inputs[i]];
+    if (inputs[i].dtype != s->t.dtype || !od_tensor_same_shape(&inputs[i], &s->t)) {
+      char a[128], b[128];
+      return od_err_set(err, OD_ERR_INVALID_ARG, "input '%s': compiled for %s %s, got %s %s",
+                        g->values[g->inputs[i]].name, od_dtype_name(s->t.dtype),
+                        od_shape_str(s->t.rank, s->t.dims, a, sizeof a), od_dtype_name(inputs[i].dtype),
+                        od_shape_str(inputs[i].rank, inputs[i].dims, b, sizeof b));
+    }
+    s->t.data = inputs[i].data;
+  }
+  for (int i = 0; i < g->n_nodes; i++) {
+    const struct prog_node *pn = &p->nodes[i];
+    if (pn->folded) continue;
+    enum od_status st = pn->dynamic ? shape_dynamic(p, i, err) : OD_OK;
+    if (st == OD_OK) st = od_program_forward_node(p, i, err);
+    if (st != OD_OK) return od_program_node_error(pn->node, err);
+  }
+  return OD_OK;
+}
+
+const struct od_tensor *od_program_output(const struct od_program *p, int i) {
+  if (i < 0 || i >= p->g->n_outputs) return NULL;
+  return &p->slots[p->g->outputs[i]].t;
+}
+
+const struct od_tensor *od_program_value(const struct od_program *p, int value_id) {
+  if (value_id < 0 || value_id >= p->g->n_values) return NULL;
+  const struct slot *s = &p->slots[value_id];
+  if (s->kind == SLOT_UNUSED) return NULL;
+  if (s->kind == SLOT_ARENA && s->last_use < p->g->n_nodes) return NULL; /* memory reused */
+  return &s->t;
+}
+
+size_t od_program_arena_bytes(const struct od_program *p) { return p->arena_bytes; }
+
+int od_program_folded_nodes(const struct od_program *p) { return p->folded; }
+
+void od_program_destroy(struct od_program *p) {
+  if (!p) return;
+  if (p->slots)
+    for (int v = 0; v < p->g->n_values; v++)
+      if (p->slots[v].kind == SLOT_CONST || p->slots[v].kind == SLOT_DYNAMIC) free(p->slots[v].t.data);
+  if (p->nodes)
+    for (int i = 0; i < p->g->n_nodes; i++) free(p->nodes[i].attrs);
+  if (p->arena) p->dev->ops->free(p->dev, p->arena);
+  free(p->slots);
+  free(p->nodes);
+  free(p);
+}

@@ -1,0 +1,52 @@
+/* runtime/exec.h: compiling a graph for given input shapes, and running it.
+ *
+ * Compile resolves every node to a kernel (ops/op.h, opset rule), parses attributes, infers
+ * shapes and dtypes for the given input shapes (symbolic dims bound then), folds constant
+ * subgraphs (Shape/Gather/Concat/Unsqueeze chains that exporters emit) at compile time, and plans
+ * one arena: each activation gets an offset, reusing memory after its last use. Nodes whose output
+ * shape depends on run-time values (NonZero, NonMaxSuppression, ...) and everything downstream of
+ * them are shaped and allocated at run time instead.
+ *
+ * A program runs on one device; the CPU device is the reference. */
+#ifndef OD_EXEC_H
+#define OD_EXEC_H
+
+#include <stddef.h>
+
+#include "runtime/device.h"
+#include "runtime/graph.h"
+#include "runtime/pool.h"
+#include "runtime/status.h"
+#include "runtime/tensor.h"
+
+struct od_program;
+
+struct od_compile_opts {
+  struct od_device *dev;    /* required */
+  struct od_pool *pool;     /* CPU worker threads; NULL = serial */
+  bool training;            /* BatchNormalization/Dropout in training mode (issue 4) */
+};
+
+/* Compiles g for inputs of the given dtypes and shapes (one per g->inputs[i], in order; data is
+ * ignored). The graph must outlive the program. On failure err names the node. */
+enum od_status od_program_compile(const struct od_graph *g, const struct od_tensor *inputs,
+                                  const struct od_compile_opts *opts, struct od_program **out,
+                                  struct od_err *err);
+
+/* Runs the program on inputs with the compiled shapes; data are host pointers. */
+enum od_status od_program_run(struct od_program *p, const struct od_tensor *inputs, struct od_err *err);
+
+/* Graph output i after a run (g->outputs[i]); its data is host memory on the CPU device. */
+const struct od_tensor *od_program_output(const struct od_program *p, int i);
+
+/* Any value by id after a run (NULL if it was not kept: values are reused after their last use
+ * unless keep_all was asked). */
+const struct od_tensor *od_program_value(const struct od_program *p, int value_id);
+
+/* Planned bytes of the activation arena (the peak), and how many nodes were folded at compile time. */
+size_t od_program_arena_bytes(const struct od_program *p);
+int od_program_folded_nodes(const struct od_program *p);
+
+void od_program_destroy(struct od_program *p);
+
+#endif

@@ -1,0 +1,56 @@
+/* runtime/program.h: the inside of a compiled program, shared by compile.c and exec.c only. */
+#ifndef OD_PROGRAM_H
+#define OD_PROGRAM_H
+
+#include "ops/op.h"
+#include "runtime/exec.h"
+
+enum slot_kind {
+  SLOT_UNUSED = 0,   /* not reachable (omitted, or produced by nothing we run) */
+  SLOT_PARAM,        /* initializer or Constant: points into the graph's parameter block */
+  SLOT_INPUT,        /* a graph input: points at the caller's data during a run */
+  SLOT_CONST,        /* folded at compile time: owns a host buffer */
+  SLOT_ARENA,        /* planned activation: arena + offset */
+  SLOT_DYNAMIC,      /* shaped at run time: owns a buffer allocated during the run */
+};
+
+struct slot {
+  enum slot_kind kind;
+  struct od_tensor t;  /* dtype, shape, data (data valid for PARAM/CONST always, others during a run) */
+  bool shape_known;    /* shape and dtype known at compile time */
+  size_t offset;       /* SLOT_ARENA */
+  size_t nbytes;
+  int last_use;        /* index of the last node that reads it (n_nodes for graph outputs) */
+};
+
+struct prog_node {
+  const struct od_node *node;
+  const struct od_op *op;  /* NULL for Constant nodes, whose value is already a parameter */
+  void *attrs;
+  bool folded;             /* evaluated at compile time */
+  bool dynamic;            /* shaped at run time */
+};
+
+struct od_program {
+  const struct od_graph *g;
+  struct od_device *dev;
+  struct od_pool *pool;
+  bool training;
+  struct slot *slots;      /* one per graph value */
+  struct prog_node *nodes; /* one per graph node, in graph order */
+  uint8_t *arena;
+  size_t arena_bytes;
+  int folded;
+};
+
+/* Prefixes err with the node ("node 'conv1' (Conv-11)") and returns its status. */
+enum od_status od_program_node_error(const struct od_node *n, struct od_err *err);
+
+/* Infers the outputs of node i with the inputs' current slots (values where known); sets
+ * *needs_values when the node must be shaped at run time. */
+enum od_status od_program_infer_node(struct od_program *p, int i, bool *needs_values, struct od_err *err);
+
+/* Runs node i's forward on the CPU device with the slots' current data. */
+enum od_status od_program_forward_node(struct od_program *p, int i, struct od_err *err);
+
+#endif
