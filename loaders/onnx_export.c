@@ -266,7 +266,8 @@ static enum od_status collect_params(struct exporter *x) {
   size_t n = 0;
   for (int i = 0; i < g->n_values; i++)
     if (g->values[i].kind == OD_VALUE_INITIALIZER || g->values[i].kind == OD_VALUE_CONSTANT) n++;
-  if (n && (!(x->params = calloc(n, sizeof *x->params)) || !(x->sorted_tensors = calloc(n, sizeof *x->sorted_tensors))))
+  if (n && (!(x->params = calloc(n, sizeof *x->params)) ||
+            !(x->sorted_tensors = calloc(n, sizeof *x->sorted_tensors))))
     return oom(x);
   char where[700];
   for (int i = 0; i < g->n_values; i++) {
@@ -464,15 +465,17 @@ static enum od_status source_range(struct exporter *x, const Onnx__TensorProto *
   struct stat sb;
   enum od_status st = OD_OK;
   if (stat(path, &sb) != 0) {
-    st = od_err_set(x->err, OD_ERR_IO, "%s: cannot read external data file '%s': %s", where, path, strerror(errno));
+    st = od_err_set(x->err, OD_ERR_IO, "%s: cannot read external data file '%s': %s", where, path,
+                    strerror(errno));
   } else if (!S_ISREG(sb.st_mode)) {
     st = od_err_set(x->err, OD_ERR_IO, "%s: external data '%s' is not a regular file", where, path);
   } else {
     uint64_t size = (uint64_t)sb.st_size;
     if (!has_len) len = size >= off ? size - off : 0;
     if (off > size || size - off < len)
-      st = od_err_set(x->err, OD_ERR_INVALID_MODEL, "%s: external data '%s' needs bytes %llu..%llu but the file has %llu",
-                      where, path, (unsigned long long)off, (unsigned long long)(off + len), (unsigned long long)size);
+      st = od_err_set(x->err, OD_ERR_INVALID_MODEL,
+                      "%s: external data '%s' needs bytes %llu..%llu but the file has %llu", where, path,
+                      (unsigned long long)off, (unsigned long long)(off + len), (unsigned long long)size);
   }
   if (st != OD_OK) {
     free(path);
@@ -697,7 +700,8 @@ static enum od_status open_temp(struct exporter *x, const char *final, char **tm
     }
   }
   free(tmp);
-  return od_err_set(x->err, OD_ERR_IO, "%s: cannot find a free temporary file name beside '%s'", x->out_path, final);
+  return od_err_set(x->err, OD_ERR_IO, "%s: cannot find a free temporary file name beside '%s'", x->out_path,
+                    final);
 }
 
 /* Creates the folders of a location below the output folder ("weights/w.bin" -> weights/). */
@@ -854,7 +858,8 @@ static enum od_status commit(struct exporter *x) {
     struct ext_file *f = &x->files[i];
     if (close(f->fd) != 0) {
       f->fd = -1;
-      return od_err_set(x->err, OD_ERR_IO, "%s: closing '%s' failed: %s", x->out_path, f->tmp_path, strerror(errno));
+      return od_err_set(x->err, OD_ERR_IO, "%s: closing '%s' failed: %s", x->out_path, f->tmp_path,
+                        strerror(errno));
     }
     f->fd = -1;
   }
@@ -899,6 +904,11 @@ static enum od_status exporter_init(struct exporter *x, const struct od_export_o
   if (!x->out_dir || !x->out_base) return oom(x);
   if (!x->out_base[0])
     return od_err_set(x->err, OD_ERR_INVALID_ARG, "%s: the output path names a folder, not a file", path);
+  struct stat sb;
+  if (stat(x->out_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+    return od_err_set(x->err, OD_ERR_IO, "%s: the output folder '%s' does not exist", path, x->out_dir);
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+    return od_err_set(x->err, OD_ERR_INVALID_ARG, "%s: is a folder; give the output file's name", path);
   if (opts && opts->data_file) {
     x->data_file = dup_str(opts->data_file);
   } else {

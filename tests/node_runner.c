@@ -133,6 +133,14 @@ static enum result run_test(const char *dir, const char *name, char *msg, size_t
     r = R_UNSUPPORTED;
     goto done;
   }
+  for (int i = 0; i < g->n_inputs + g->n_outputs; i++) {
+    const struct od_value *v = &g->values[i < g->n_inputs ? g->inputs[i] : g->outputs[i - g->n_inputs]];
+    if (v->type_kind != OD_TYPE_TENSOR && v->type_kind != OD_TYPE_UNKNOWN) {
+      snprintf(msg, size, "'%s' is not a tensor (sequence/optional/map values are not supported)", v->name);
+      r = R_UNSUPPORTED;
+      goto done;
+    }
+  }
   /* input_K.pb are for the graph inputs in order (old-IR initializer inputs have no file) */
   for (n_in = 0; n_in < g->n_inputs; n_in++) {
     snprintf(path, sizeof path, "%s/%s/test_data_set_0/input_%d.pb", dir, name, n_in);
