@@ -378,8 +378,7 @@ enum od_status od_pb_diagnose(const uint8_t *buf, size_t len, const ProtobufCMes
       case PB_HEAD_LEN_OVERRUN:
         break;
       case PB_HEAD_TAG_TRUNCATED:
-        snprintf(reason, sizeof reason, "field tag cut short after %zu bytes%s", f->end - f->pos,
-                 pb_eof_note(&w, f->end));
+        snprintf(reason, sizeof reason, "field tag cut short%s", pb_eof_note(&w, f->end));
         return pb_fail(&w, NULL, 0, f->pos, reason, err);
       case PB_HEAD_TAG_TOO_LONG:
         return pb_fail(&w, NULL, 0, f->pos, "field tag longer than 5 bytes (corrupt data)", err);

@@ -188,3 +188,29 @@ enum od_status ew_infer_broadcast(struct od_infer_ctx *ctx, int first, int count
   memcpy(out->dims, dims, sizeof(int64_t) * (size_t)rank);
   return OD_OK;
 }
+
+enum od_status ew_bcast_run_half(struct od_pool *pool, struct od_tensor *y, int n_in,
+                                 const struct od_tensor *const *x, ew_bcast_fn fn, const void *params,
+                                 int64_t min_chunk, struct od_err *err) {
+  struct od_tensor w[EW_MAX_IN], yw = *y;
+  const struct od_tensor *wp[EW_MAX_IN];
+  float *buf[EW_MAX_IN + 1] = {NULL};
+  enum od_status s = OD_OK;
+  for (int k = 0; k < n_in && s == OD_OK; k++) {
+    s = ew_widen(x[k], &w[k], &buf[k], err);
+    wp[k] = &w[k];
+  }
+  if (s == OD_OK && ew_is_half(y->dtype)) {
+    int64_t n = od_tensor_numel(y);
+    if (!(buf[EW_MAX_IN] = malloc((size_t)(n > 0 ? n : 1) * sizeof(float))))
+      s = od_err_set(err, OD_ERR_OOM, "out of memory for %lld float values", (long long)n);
+    yw.dtype = OD_DTYPE_FLOAT;
+    yw.data = buf[EW_MAX_IN];
+  }
+  if (s == OD_OK) {
+    ew_bcast_run(pool, &yw, n_in, wp, fn, params, min_chunk);
+    if (ew_is_half(y->dtype)) ew_narrow(yw.data, y->dtype, y->data, od_tensor_numel(y));
+  }
+  for (int k = 0; k <= EW_MAX_IN; k++) free(buf[k]);
+  return s;
+}

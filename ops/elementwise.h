@@ -61,6 +61,48 @@ typedef void (*ew_bcast_fn)(void *y, const void *const *x, const int64_t *step, 
 void ew_bcast_run(struct od_pool *pool, struct od_tensor *y, int n_in, const struct od_tensor *const *x,
                   ew_bcast_fn fn, const void *params, int64_t min_chunk);
 
+/* ew_bcast_run for inputs and output that may be float16/bfloat16: those inputs are widened to
+ * float32 copies, and a half output is computed in a float32 buffer and narrowed; fn must be the
+ * loop for the widened dtypes. */
+enum od_status ew_bcast_run_half(struct od_pool *pool, struct od_tensor *y, int n_in,
+                                 const struct od_tensor *const *x, ew_bcast_fn fn, const void *params,
+                                 int64_t min_chunk, struct od_err *err);
+
+/* One loop body, specialised for the four stride patterns of a run (both inputs advance, only A,
+ * only B, neither) so each compiles to a plain vectorisable loop. av, bv: the elements;
+ * name is a static ew_bcast_fn. */
+#define EW_BIN_LOOP(name, TA, TB, TY, EXPR)                                                          \
+  static void name(void *y_, const void *const *x, const int64_t *step, int64_t n, const void *p_) { \
+    const TA *a = x[0];                                                                           \
+    const TB *b = x[1];                                                                           \
+    TY *y = y_;                                                                                   \
+    (void)p_;                                                                                     \
+    if (step[0] && step[1]) {                                                                     \
+      for (int64_t i = 0; i < n; i++) {                                                           \
+        const TA av = a[i];                                                                       \
+        const TB bv = b[i];                                                                       \
+        y[i] = (TY)(EXPR);                                                                        \
+      }                                                                                           \
+    } else if (step[0]) {                                                                         \
+      const TB bv = b[0];                                                                         \
+      for (int64_t i = 0; i < n; i++) {                                                           \
+        const TA av = a[i];                                                                       \
+        y[i] = (TY)(EXPR);                                                                        \
+      }                                                                                           \
+    } else if (step[1]) {                                                                         \
+      const TA av = a[0];                                                                         \
+      for (int64_t i = 0; i < n; i++) {                                                           \
+        const TB bv = b[i];                                                                       \
+        y[i] = (TY)(EXPR);                                                                        \
+      }                                                                                           \
+    } else {                                                                                      \
+      const TA av = a[0];                                                                         \
+      const TB bv = b[0];                                                                         \
+      const TY v = (TY)(EXPR);                                                                    \
+      for (int64_t i = 0; i < n; i++) y[i] = v;                                                   \
+    }                                                                                             \
+  }
+
 /* infer helper: out = numpy broadcast of the shapes of in[first .. first+count). */
 enum od_status ew_infer_broadcast(struct od_infer_ctx *ctx, int first, int count, struct od_tensor *out);
 
@@ -74,6 +116,18 @@ enum od_status ew_widen(const struct od_tensor *t, struct od_tensor *w, float **
 void ew_narrow(const float *src, int dtype, void *dst, int64_t n);
 /* n float16/bfloat16 values -> float32. */
 void ew_widen_n(const void *src, int dtype, float *dst, int64_t n);
+
+/* double -> integer without C's undefined behaviour, as x86 (so numpy's astype and onnxruntime)
+ * does it: truncation toward zero when in range; NaN and out-of-range values give the "integer
+ * indefinite" value INT64_MIN (64-bit conversion) or INT32_MIN (32-bit conversion, which C
+ * compilers use for int8..int32, uint8 and uint16 targets). The caller's C cast then wraps. */
+static inline int64_t ew_f2i64(double v) {
+  return v > -9223372036854775808.0 && v < 9223372036854775808.0 ? (int64_t)v : INT64_MIN;
+}
+static inline int32_t ew_f2i32(double v) { return v > -2147483649.0 && v < 2147483648.0 ? (int32_t)v : INT32_MIN; }
+static inline uint64_t ew_f2u64(double v) {
+  return v >= 9223372036854775808.0 && v < 18446744073709551616.0 ? (uint64_t)v : (uint64_t)ew_f2i64(v);
+}
 
 /* "float16", ... into an UNSUPPORTED error: "<op> does not support <dtype> inputs". */
 enum od_status ew_err_dtype(struct od_err *err, const char *op, int dtype);

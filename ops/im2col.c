@@ -7,6 +7,7 @@
  * serves float and double. */
 #include "ops/im2col.h"
 
+#include <cblas.h>
 #include <string.h>
 
 #include "ops/attr.h"
@@ -258,8 +259,7 @@ static inline void seg(enum walk_op op, void *col, int64_t j, void *x, int64_t x
   }
 }
 
-/* Range of output positions o in [0, out) whose input o * s + off lies in [0, in). */
-static void valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo, int64_t *hi) {
+void od_conv_valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo, int64_t *hi) {
   int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
   int64_t b = in - 1 - off < 0 ? 0 : (in - 1 - off) / s + 1;
   if (b > out) b = out;
@@ -280,7 +280,7 @@ static void walk_row_2d(enum walk_op op, const struct od_conv_geom *g, int64_t t
   int64_t sh = two ? g->stride[0] : 1, ph = two ? g->pad[0] : 0, dh = two ? g->dil[0] : 1;
   int64_t sw = g->stride[g->nd - 1], iw0 = kw * g->dil[g->nd - 1] - g->pad[g->nd - 1];
   int64_t lo, hi;
-  valid_range(iw0, sw, W, OW, &lo, &hi);
+  od_conv_valid_range(iw0, sw, W, OW, &lo, &hi);
   for (int64_t oh = p0 / OW; oh * OW < p1; oh++) {
     int64_t a = p0 - oh * OW > 0 ? p0 - oh * OW : 0; /* this row's part of [p0, p1) */
     int64_t b = p1 - oh * OW < OW ? p1 - oh * OW : OW;
@@ -390,4 +390,60 @@ void od_col2im_f32(struct od_pool *pool, const float *col, int64_t channels, con
 void od_col2im_f64(struct od_pool *pool, const double *col, int64_t channels, const struct od_conv_geom *g,
                    int64_t p0, int64_t p1, double *x) {
   run_walk(pool, WALK_COL2IM_F64, sizeof(double), col, x, channels, g, p0, p1);
+}
+
+/* ---- GEMM for every dtype of the family ---- */
+
+/* The plain loop for integer types: C[i][j] = alpha * sum_k A[i][k] B[k][j] + beta * C[i][j]. */
+#define OD_GEMM_INT(T)                                                                              \
+  do {                                                                                             \
+    const T *a_ = A, *b_ = B;                                                                      \
+    T *c_ = C;                                                                                     \
+    bool exact_ = alpha == 1.0 && (beta == 0.0 || beta == 1.0);                                    \
+    for (int64_t i = 0; i < M; i++)                                                                \
+      for (int64_t j = 0; j < N; j++) {                                                            \
+        uint64_t sum_ = 0; /* modulo 2^64: wraps like numpy, no signed-overflow UB */              \
+        for (int64_t k = 0; k < K; k++)                                                            \
+          sum_ += (uint64_t)(trans_a ? a_[k * lda + i] : a_[i * lda + k]) *                        \
+                  (uint64_t)(trans_b ? b_[j * ldb + k] : b_[k * ldb + j]);                         \
+        T acc_ = (T)sum_;                                                                          \
+        T *cij_ = &c_[i * ldc + j];                                                                \
+        if (exact_) *cij_ = beta == 0.0 ? acc_ : (T)((uint64_t)*cij_ + (uint64_t)acc_);            \
+        else *cij_ = (T)(alpha * (double)acc_ + (beta == 0.0 ? 0.0 : beta * (double)*cij_));       \
+      }                                                                                            \
+  } while (0)
+
+void od_gemm(int dtype, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const void *A,
+             int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  bool blas = dtype == OD_DTYPE_FLOAT || dtype == OD_DTYPE_DOUBLE;
+  if (blas && K <= 0) { /* BLAS wants lda >= 1 even when nothing is read: C = beta * C by hand */
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t j = 0; j < N; j++) {
+        if (dtype == OD_DTYPE_FLOAT) {
+          float *c = (float *)C + i * ldc + j;
+          *c = beta == 0.0 ? 0.0f : (float)(beta * *c);
+        } else {
+          double *c = (double *)C + i * ldc + j;
+          *c = beta == 0.0 ? 0.0 : beta * *c;
+        }
+      }
+    return;
+  }
+  enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+  switch (dtype) {
+    case OD_DTYPE_FLOAT:
+      cblas_sgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, (float)alpha, A, (blasint)lda, B,
+                  (blasint)ldb, (float)beta, C, (blasint)ldc);
+      break;
+    case OD_DTYPE_DOUBLE:
+      cblas_dgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B,
+                  (blasint)ldb, beta, C, (blasint)ldc);
+      break;
+    case OD_DTYPE_INT32: OD_GEMM_INT(int32_t); break;
+    case OD_DTYPE_INT64: OD_GEMM_INT(int64_t); break;
+    case OD_DTYPE_UINT32: OD_GEMM_INT(uint32_t); break;
+    case OD_DTYPE_UINT64: OD_GEMM_INT(uint64_t); break;
+    default: break; /* callers check dtypes in infer */
+  }
 }

@@ -21,6 +21,7 @@
 #define OD_IM2COL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "runtime/graph.h"
@@ -95,6 +96,17 @@ void od_col2im_f32(struct od_pool *pool, const float *col, int64_t channels, con
                    int64_t p0, int64_t p1, float *x);
 void od_col2im_f64(struct od_pool *pool, const double *col, int64_t channels, const struct od_conv_geom *g,
                    int64_t p0, int64_t p1, double *x);
+
+/* Range [*lo, *hi) of output positions o in [0, out) whose input position o * s + off lies in
+ * [0, in) (lo == hi when none does). */
+void od_conv_valid_range(int64_t off, int64_t s, int64_t in, int64_t out, int64_t *lo, int64_t *hi);
+
+/* C = alpha * op(A) * op(B) + beta * C, row-major, for the family's dtypes: float and double through
+ * OpenBLAS (cblas_sgemm / cblas_dgemm, itself multi-threaded), int32, int64, uint32, uint64 by a
+ * plain loop (integer arithmetic wraps; alpha/beta other than 1 and 0/1 go through double).
+ * op(A) is M x K (A is K x M when trans_a), op(B) is K x N. beta == 0 ignores C's old contents. */
+void od_gemm(int dtype, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const void *A,
+             int64_t lda, const void *B, int64_t ldb, double beta, void *C, int64_t ldc);
 
 /* Number of output positions per column tile so that a (rows x tile) column buffer stays within
  * about 8 MiB of elem_size-byte elements (at least a few hundred positions, at most total). */

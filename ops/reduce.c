@@ -135,7 +135,7 @@ static enum od_status reduce_infer(struct od_infer_ctx *ctx) {
   y->dtype = x->dtype;
   if (a->axes_input && ctx->n_in > 1 && ctx->in[1].dtype != OD_DTYPE_UNDEFINED) {
     axes_in = &ctx->in[1];
-    if (!axes_in->data) {
+    if (!axes_in->data && od_tensor_numel(axes_in) != 0) { /* an empty axes tensor may have no data */
       ctx->needs_values = true;
       return OD_OK;
     }
@@ -233,21 +233,23 @@ static enum od_status reduce_layout_make(const struct od_tensor *x, const bool *
  *   reduce_one_<NAME>(kind, x, n, stride, roff) -> the reduction of x[j*stride] (or x[roff[j]]),
  *   reduce_task_<NAME>: the parallel_for body over output elements.
  * ACC is the accumulator (double for floats, int64/uint64 for integers); LOWEST/HIGHEST are the
- * identities of max and min; IS_FLOAT selects NaN/inf results for empty reductions. */
+ * identities of max and min; IS_FLOAT selects NaN/inf results for empty reductions; ABS(v) is
+ * |v| as ACC. */
 #define REDUCE_LOOP(stmt)                                                                    \
   do {                                                                                       \
     if (roff) {                                                                              \
-      for (int64_t j = 0; j < n; j++) { T v = x[roff[j]]; stmt; }                            \
+      for (int64_t j = 0; j < n; j++) { reduce_elem v = x[roff[j]]; stmt; }                            \
     } else if (stride == 1) {                                                                \
-      for (int64_t j = 0; j < n; j++) { T v = x[j]; stmt; }                                  \
+      for (int64_t j = 0; j < n; j++) { reduce_elem v = x[j]; stmt; }                                  \
     } else {                                                                                 \
-      for (int64_t j = 0; j < n; j++) { T v = x[j * stride]; stmt; }                         \
+      for (int64_t j = 0; j < n; j++) { reduce_elem v = x[j * stride]; stmt; }                         \
     }                                                                                        \
   } while (0)
 
-#define REDUCE_DEFINE(NAME, T, ACC, LOWEST, HIGHEST, IS_FLOAT)                                  \
+#define REDUCE_DEFINE(NAME, T, ACC, LOWEST, HIGHEST, IS_FLOAT, ABS)                                \
   static T reduce_one_##NAME(enum reduce_kind kind, const T *x, int64_t n, int64_t stride,     \
                              const int64_t *roff) {                                           \
+    typedef T reduce_elem; /* the element type REDUCE_LOOP reads */                           \
     ACC acc = 0;                                                                              \
     switch (kind) {                                                                           \
       case REDUCE_MAX: {                                                                      \
@@ -272,7 +274,7 @@ static enum od_status reduce_layout_make(const struct od_tensor *x, const bool *
         REDUCE_LOOP(acc *= (ACC)v);                                                           \
         return (T)acc;                                                                        \
       case REDUCE_L1:                                                                         \
-        REDUCE_LOOP(acc += (ACC)v < 0 ? -(ACC)v : (ACC)v);                                    \
+        REDUCE_LOOP(acc += ABS(v));                                                           \
         return (T)acc;                                                                        \
       case REDUCE_SUM_SQUARE:                                                                 \
         REDUCE_LOOP(acc += (ACC)v * (ACC)v);                                                  \
@@ -295,17 +297,20 @@ static enum od_status reduce_layout_make(const struct od_tensor *x, const bool *
     return (T)0;                                                                              \
   }
 
-REDUCE_DEFINE(f32, float, double, -INFINITY, INFINITY, 1)
-REDUCE_DEFINE(f64, double, double, -INFINITY, INFINITY, 1)
-REDUCE_DEFINE(i8, int8_t, int64_t, INT8_MIN, INT8_MAX, 0)
-REDUCE_DEFINE(u8, uint8_t, uint64_t, 0, UINT8_MAX, 0)
-REDUCE_DEFINE(i16, int16_t, int64_t, INT16_MIN, INT16_MAX, 0)
-REDUCE_DEFINE(u16, uint16_t, uint64_t, 0, UINT16_MAX, 0)
-REDUCE_DEFINE(i32, int32_t, int64_t, INT32_MIN, INT32_MAX, 0)
-REDUCE_DEFINE(u32, uint32_t, uint64_t, 0, UINT32_MAX, 0)
-REDUCE_DEFINE(i64, int64_t, int64_t, INT64_MIN, INT64_MAX, 0)
-REDUCE_DEFINE(u64, uint64_t, uint64_t, 0, UINT64_MAX, 0)
-REDUCE_DEFINE(b8, uint8_t, uint64_t, 0, 1, 0) /* bool: max = any, min = all */
+#define REDUCE_ABS_SIGNED(v) ((v) < 0 ? -(double)(v) : (double)(v))
+#define REDUCE_ABS_INT(v) ((v) < 0 ? -(int64_t)(v) : (int64_t)(v))
+#define REDUCE_ABS_UINT(v) ((uint64_t)(v))
+REDUCE_DEFINE(f32, float, double, -INFINITY, INFINITY, 1, REDUCE_ABS_SIGNED)
+REDUCE_DEFINE(f64, double, double, -INFINITY, INFINITY, 1, REDUCE_ABS_SIGNED)
+REDUCE_DEFINE(i8, int8_t, int64_t, INT8_MIN, INT8_MAX, 0, REDUCE_ABS_INT)
+REDUCE_DEFINE(u8, uint8_t, uint64_t, 0, UINT8_MAX, 0, REDUCE_ABS_UINT)
+REDUCE_DEFINE(i16, int16_t, int64_t, INT16_MIN, INT16_MAX, 0, REDUCE_ABS_INT)
+REDUCE_DEFINE(u16, uint16_t, uint64_t, 0, UINT16_MAX, 0, REDUCE_ABS_UINT)
+REDUCE_DEFINE(i32, int32_t, int64_t, INT32_MIN, INT32_MAX, 0, REDUCE_ABS_INT)
+REDUCE_DEFINE(u32, uint32_t, uint64_t, 0, UINT32_MAX, 0, REDUCE_ABS_UINT)
+REDUCE_DEFINE(i64, int64_t, int64_t, INT64_MIN, INT64_MAX, 0, REDUCE_ABS_INT)
+REDUCE_DEFINE(u64, uint64_t, uint64_t, 0, UINT64_MAX, 0, REDUCE_ABS_UINT)
+REDUCE_DEFINE(b8, uint8_t, uint64_t, 0, 1, 0, REDUCE_ABS_UINT) /* bool: max = any, min = all */
 
 struct reduce_task {
   enum reduce_kind kind;

@@ -84,14 +84,14 @@ struct softmax_task {
   bool log;
 };
 
-/* SOFTMAX_DEFINE(NAME, T, EXP, LOG) generates:
+/* SOFTMAX_DEFINE(NAME, T, EXP) generates:
  *   softmax_rows_<NAME>: work items are rows (inner == 1): contiguous max, exp-sum, scale.
  *   softmax_cols_<NAME>: work items are (outer index, block of SOFTMAX_BLOCK inner positions)
  *                        (inner > 1): the same three passes done for a block of inner positions
  *                        at once, walking the n rows in memory order.
  * Sums accumulate in double. */
 #define SOFTMAX_BLOCK 256
-#define SOFTMAX_DEFINE(NAME, T, EXP, LOG)                                                      \
+#define SOFTMAX_DEFINE(NAME, T, EXP)                                                      \
   static void softmax_rows_##NAME(void *vt, int64_t begin, int64_t end) {                     \
     const struct softmax_task *t = vt;                                                        \
     int64_t n = t->n;                                                                         \
@@ -150,8 +150,8 @@ struct softmax_task {
     }                                                                                         \
   }
 
-SOFTMAX_DEFINE(f32, float, expf, logf)
-SOFTMAX_DEFINE(f64, double, exp, log)
+SOFTMAX_DEFINE(f32, float, expf)
+SOFTMAX_DEFINE(f64, double, exp)
 
 static enum od_status softmax_forward_cpu(struct od_kernel_ctx *ctx) {
   const struct softmax_attrs *a = ctx->attrs;

@@ -93,6 +93,7 @@ static bool inputs_known(const struct od_program *p, const struct od_node *n) {
     if (v < 0) continue;
     enum slot_kind kind = p->slots[v].kind;
     if (kind != SLOT_PARAM && kind != SLOT_CONST) return false;
+    if (p->slots[v].requires_grad) return false; /* a parameter being trained changes every step */
   }
   return true;
 }
@@ -134,6 +135,20 @@ static bool foldable(const struct od_program *p, int i) {
   return bytes <= FOLD_MAX_BYTES;
 }
 
+/* An output takes a gradient when an input that is differentiable for this op (not in
+ * no_grad_inputs) takes one. Gradients are float-only. */
+static void mark_requires_grad(struct od_program *p, int i) {
+  const struct od_node *n = p->nodes[i].node;
+  uint32_t no_grad = p->nodes[i].op->k->no_grad_inputs;
+  bool any = false;
+  for (int k = 0; k < n->n_inputs; k++)
+    if (n->inputs[k] >= 0 && !(k < 32 && (no_grad >> k) & 1u) && p->slots[n->inputs[k]].requires_grad) any = true;
+  if (!any) return;
+  for (int o = 0; o < n->n_outputs; o++)
+    if (n->outputs[o] >= 0 && od_dtype_is_float(p->slots[n->outputs[o]].t.dtype))
+      p->slots[n->outputs[o]].requires_grad = true;
+}
+
 static enum od_status compile_node(struct od_program *p, int i, struct od_err *err) {
   struct prog_node *pn = &p->nodes[i];
   const struct od_node *n = pn->node;
@@ -161,6 +176,7 @@ static enum od_status compile_node(struct od_program *p, int i, struct od_err *e
     OD_TRY(od_program_infer_node(p, i, &needs_values, err));
   }
   if (needs_values) {
+    mark_requires_grad(p, i);
     pn->dynamic = true;
     for (int o = 0; o < n->n_outputs; o++)
       if (n->outputs[o] >= 0) p->slots[n->outputs[o]].kind = SLOT_DYNAMIC;
@@ -168,6 +184,7 @@ static enum od_status compile_node(struct od_program *p, int i, struct od_err *e
   }
   for (int o = 0; o < n->n_outputs; o++)
     if (n->outputs[o] >= 0) p->slots[n->outputs[o]].shape_known = true;
+  mark_requires_grad(p, i);
   if (foldable(p, i)) return fold_node(p, i, err);
   for (int o = 0; o < n->n_outputs; o++)
     if (n->outputs[o] >= 0) p->slots[n->outputs[o]].kind = SLOT_ARENA;
@@ -274,6 +291,7 @@ static enum od_status plan_arena(struct od_program *p, struct od_err *err) {
     for (int k = 0; k < n->n_inputs + n->n_outputs; k++) {
       int v = k < n->n_inputs ? n->inputs[k] : n->outputs[k - n->n_inputs];
       if (v < 0 || p->slots[v].kind != SLOT_ARENA || p->slots[v].last_use != i) continue;
+      if (p->backward) continue; /* the backward pass reads saved activations */
       /* a value read twice by the same node is released once */
       bool seen = false;
       for (int j = 0; j < k; j++) {
@@ -292,6 +310,30 @@ static enum od_status plan_arena(struct od_program *p, struct od_err *err) {
   if (end) OD_TRY(p->dev->ops->alloc(p->dev, end, (void **)&p->arena, err));
   for (int v = 0; v < g->n_values; v++)
     if (p->slots[v].kind == SLOT_ARENA) p->slots[v].t.data = p->arena + p->slots[v].offset;
+  return OD_OK;
+}
+
+/* One gradient buffer per value that takes a gradient (no reuse: simple and safe). Dynamic values
+ * get theirs at backward time. */
+static enum od_status plan_grads(struct od_program *p, struct od_err *err) {
+  const struct od_graph *g = p->g;
+  size_t total = 0;
+  for (int v = 0; v < g->n_values; v++) {
+    struct slot *s = &p->slots[v];
+    if (!s->requires_grad || s->kind == SLOT_DYNAMIC) continue;
+    s->grad = s->t;
+    s->grad.data = NULL;
+    total += (od_tensor_nbytes(&s->t) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+  }
+  p->grad_bytes = total;
+  if (total) OD_TRY(p->dev->ops->alloc(p->dev, total, (void **)&p->grad_arena, err));
+  size_t off = 0;
+  for (int v = 0; v < g->n_values; v++) {
+    struct slot *s = &p->slots[v];
+    if (!s->requires_grad || s->kind == SLOT_DYNAMIC) continue;
+    s->grad.data = p->grad_arena + off;
+    off += (od_tensor_nbytes(&s->t) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+  }
   return OD_OK;
 }
 
@@ -331,12 +373,23 @@ enum od_status od_program_compile(const struct od_graph *g, const struct od_tens
     }
   }
   for (int i = 0; i < g->n_nodes; i++) p->nodes[i].node = &g->nodes[i];
+  p->backward = opts->trainable || opts->grad_wanted;
   enum od_status st = bind_inputs(p, inputs, err);
+  for (int v = 0; v < g->n_values && st == OD_OK; v++) {
+    struct slot *s = &p->slots[v];
+    bool train = opts->trainable && opts->trainable[v];
+    if (train && s->kind != SLOT_PARAM)
+      st = od_err_set(err, OD_ERR_INVALID_ARG, "value '%s' is not an initializer or Constant: it cannot be trained",
+                      g->values[v].name);
+    s->trainable = train;
+    s->requires_grad = (train || (opts->grad_wanted && opts->grad_wanted[v])) && od_dtype_is_float(s->t.dtype);
+  }
   for (int i = 0; i < g->n_nodes && st == OD_OK; i++) {
     st = compile_node(p, i, err);
     if (st != OD_OK) od_program_node_error(&g->nodes[i], err);
   }
   if (st == OD_OK) st = plan_arena(p, err);
+  if (st == OD_OK && p->backward) st = plan_grads(p, err);
   if (st != OD_OK) {
     od_program_destroy(p);
     return st;

@@ -120,8 +120,12 @@ int od_program_folded_nodes(const struct od_program *p) { return p->folded; }
 void od_program_destroy(struct od_program *p) {
   if (!p) return;
   if (p->slots)
-    for (int v = 0; v < p->g->n_values; v++)
-      if (p->slots[v].kind == SLOT_CONST || p->slots[v].kind == SLOT_DYNAMIC) free(p->slots[v].t.data);
+    for (int v = 0; v < p->g->n_values; v++) {
+      struct slot *s = &p->slots[v];
+      if (s->kind == SLOT_CONST || s->kind == SLOT_DYNAMIC) free(s->t.data);
+      if (s->kind == SLOT_DYNAMIC && s->requires_grad && !s->grad_bound) free(s->grad.data);
+    }
+  if (p->grad_arena) p->dev->ops->free(p->dev, p->grad_arena);
   if (p->nodes)
     for (int i = 0; i < p->g->n_nodes; i++) free(p->nodes[i].attrs);
   if (p->arena) p->dev->ops->free(p->dev, p->arena);

@@ -24,7 +24,14 @@ struct od_program;
 struct od_compile_opts {
   struct od_device *dev;    /* required */
   struct od_pool *pool;     /* CPU worker threads; NULL = serial */
-  bool training;            /* BatchNormalization/Dropout in training mode (issue 4) */
+  bool training;            /* BatchNormalization/Dropout in training mode (batch statistics; running
+                               mean/var inputs updated in place) */
+  /* Autograd (all optional). trainable[v] != 0 marks value v (an initializer or Constant) as a
+   * parameter: never folded, and its gradient is computed by od_program_backward. grad_wanted[v]
+   * asks for the gradient of any other value too (e.g. a graph input, for gradient checks). When
+   * either is given, every activation is kept for the backward pass (no memory reuse). */
+  const uint8_t *trainable;   /* g->n_values flags, or NULL */
+  const uint8_t *grad_wanted; /* g->n_values flags, or NULL */
 };
 
 /* Compiles g for inputs of the given dtypes and shapes (one per g->inputs[i], in order; data is
@@ -35,6 +42,28 @@ enum od_status od_program_compile(const struct od_graph *g, const struct od_tens
 
 /* Runs the program on inputs with the compiled shapes; data are host pointers. */
 enum od_status od_program_run(struct od_program *p, const struct od_tensor *inputs, struct od_err *err);
+
+/* Points value v (a parameter, or an input) at caller-owned memory of the same dtype and shape,
+ * e.g. the trainer's parameter block. Stays bound until rebound. */
+enum od_status od_program_bind_value(struct od_program *p, int value_id, void *data, struct od_err *err);
+
+/* Points the gradient of value v at caller-owned memory (e.g. the trainer's gradient block). The
+ * caller zeroes it; od_program_backward only accumulates (+=) into bound gradients. */
+enum od_status od_program_bind_grad(struct od_program *p, int value_id, void *data, struct od_err *err);
+
+/* Backward pass after od_program_run: seeds the gradient of each value seeds[i] with dys[i] (host
+ * data of its shape and dtype; dys NULL or dys[i] NULL means all ones, e.g. for a scalar loss),
+ * zeroes the internal gradient buffers, and runs each node's backward in reverse order. Fails
+ * naming the first node on the path whose op has no backward. */
+enum od_status od_program_backward(struct od_program *p, int n_seeds, const int *seeds, const void *const *dys,
+                                   struct od_err *err);
+
+/* The gradient of value v after od_program_backward (NULL when v takes no gradient). */
+const struct od_tensor *od_program_grad(const struct od_program *p, int value_id);
+
+/* Whether value v takes a gradient (it depends on a trainable or grad_wanted value). Whether every
+ * op on the way has a backward is checked when od_program_backward runs. */
+bool od_program_requires_grad(const struct od_program *p, int value_id);
 
 /* Graph output i after a run (g->outputs[i]); its data is host memory on the CPU device. */
 const struct od_tensor *od_program_output(const struct od_program *p, int i);

@@ -21,6 +21,11 @@ struct slot {
   size_t offset;       /* SLOT_ARENA */
   size_t nbytes;
   int last_use;        /* index of the last node that reads it (n_nodes for graph outputs) */
+  bool trainable;      /* a parameter: never folded */
+  bool requires_grad;  /* its gradient is computed by the backward pass */
+  struct od_tensor grad; /* gradient (same dtype and shape); data in the grad arena or bound */
+  bool grad_bound;     /* grad.data is caller-owned (od_program_bind_grad) */
+  bool grad_reached;   /* during backward: a gradient has flowed into it */
 };
 
 struct prog_node {
@@ -40,6 +45,9 @@ struct od_program {
   struct prog_node *nodes; /* one per graph node, in graph order */
   uint8_t *arena;
   size_t arena_bytes;
+  bool backward;           /* compiled for autograd: activations kept */
+  uint8_t *grad_arena;     /* internal gradient buffers (one per requires_grad value) */
+  size_t grad_bytes;
   int folded;
 };
 

@@ -6,6 +6,8 @@
 
 int od_cmd_inspect(int argc, char **argv);
 int od_cmd_export(int argc, char **argv);
+int od_cmd_run(int argc, char **argv);
+int od_cmd_ops(int argc, char **argv);
 
 /* Prints "onnx-distill: <status name>: <message>" to stderr and returns the exit code for err. */
 struct od_err;

@@ -15,6 +15,10 @@ static const struct subcommand subcommands[] = {
     {"inspect", od_cmd_inspect, "inspect MODEL.onnx [--json]      IR, opsets, inputs/outputs, ops, parameters"},
     {"export", od_cmd_export,
      "export MODEL.onnx -o OUT.onnx [--external-data auto|always|never] [--threshold BYTES]"},
+    {"run", od_cmd_run,
+     "run MODEL.onnx --input NAME=FILE.npy|IMAGE.jpg ... [--output DIR] [--device cpu] [--threads N]\n"
+     "      [--size S --mean R,G,B --std R,G,B]    run once; print outputs, write DIR/<output>.npy"},
+    {"ops", od_cmd_ops, "ops [--markdown]                  the supported operators, versions, dtypes, devices"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,131 @@
+/* ops/clip.c: ONNX Clip, Y = min(max(X, min), max) elementwise.
+ * Spec: https://onnx.ai/onnx/operators/onnx__Clip.html
+ *
+ * Versions:
+ *   1      attributes min and max, each optional (absent: that side is not clipped);
+ *          consumed_inputs (an in-place hint) ignored.
+ *   6      attributes min and max with defaults -FLT_MAX and FLT_MAX (so +-inf clip to +-FLT_MAX).
+ *   11     min and max became optional scalar inputs of X's dtype (absent: not clipped).
+ *   12, 13 integer dtypes, bfloat16.
+ * dtypes: float, double, int8..int64, uint8..uint64; float16 and bfloat16 computed in float32.
+ * min > max gives max everywhere (numpy's clip, the ONNX reference); NaN in X stays NaN. */
+#include <float.h>
+#include <string.h>
+
+#include "ops/attr.h"
+#include "ops/elementwise.h"
+#include "ops/op.h"
+
+struct clip_attrs {
+  bool legacy;             /* opset < 11: bounds from attributes */
+  bool has_min, has_max;
+  float min, max;
+};
+
+/* Bounds in the loop's element type (raw bytes, read with memcpy as T). */
+struct clip_params {
+  bool has_lo, has_hi;
+  unsigned char lo[8], hi[8];
+};
+
+#define CLIP_LOOP(CODE, T, U)                                                           \
+  static void clip_##CODE(void *y_, const void *x_, int64_t n, const void *p_) {        \
+    const struct clip_params *p = p_;                                                   \
+    const T *x = x_;                                                                    \
+    T *y = y_;                                                                          \
+    T lo, hi;                                                                           \
+    memcpy(&lo, p->lo, sizeof lo);                                                      \
+    memcpy(&hi, p->hi, sizeof hi);                                                      \
+    if (p->has_lo && p->has_hi) {                                                       \
+      for (int64_t i = 0; i < n; i++) {                                                 \
+        T v = x[i] < lo ? lo : x[i];                                                    \
+        y[i] = v > hi ? hi : v;                                                         \
+      }                                                                                 \
+    } else if (p->has_lo) {                                                             \
+      for (int64_t i = 0; i < n; i++) y[i] = x[i] < lo ? lo : x[i];                     \
+    } else if (p->has_hi) {                                                             \
+      for (int64_t i = 0; i < n; i++) y[i] = x[i] > hi ? hi : x[i];                     \
+    } else if (y != x) {                                                                \
+      memcpy(y, x, (size_t)n * sizeof(T));                                              \
+    }                                                                                   \
+  }
+EW_NUM_TYPES(CLIP_LOOP)
+
+#define CLIP_ENTRY(CODE, T, U) [OD_DTYPE_##CODE] = clip_##CODE,
+static const ew_unary_fn clip_loops[EW_NDTYPES] = {EW_NUM_TYPES(CLIP_ENTRY)};
+
+static enum od_status clip_parse(const struct od_node *node, void *attrs, struct od_err *err) {
+  struct clip_attrs *a = attrs;
+  a->legacy = node->opset < 11;
+  if (!a->legacy) return OD_OK;
+  if (node->opset >= 6) {
+    a->has_min = a->has_max = true;
+    OD_TRY(od_attr_get_float(node, "min", -FLT_MAX, &a->min, err));
+    OD_TRY(od_attr_get_float(node, "max", FLT_MAX, &a->max, err));
+  } else {
+    a->has_min = od_node_attr(node, "min") != NULL;
+    a->has_max = od_node_attr(node, "max") != NULL;
+    OD_TRY(od_attr_get_float(node, "min", 0, &a->min, err));
+    OD_TRY(od_attr_get_float(node, "max", 0, &a->max, err));
+  }
+  return OD_OK;
+}
+
+static enum od_status clip_infer(struct od_infer_ctx *ctx) {
+  const struct od_tensor *x = &ctx->in[0];
+  if (ctx->n_in < 1 || !x->dtype) return od_err_set(ctx->err, OD_ERR_SHAPE, "input is missing");
+  if (!ew_has_loop(clip_loops, x->dtype)) return ew_err_dtype(ctx->err, "Clip", x->dtype);
+  for (int i = 1; i < ctx->n_in && i < 3; i++) {
+    const struct od_tensor *b = &ctx->in[i];
+    if (!b->dtype) continue;
+    if (b->dtype != x->dtype)
+      return od_err_set(ctx->err, OD_ERR_SHAPE, "input %s is %s, input is %s", i == 1 ? "min" : "max",
+                        od_dtype_name(b->dtype), od_dtype_name(x->dtype));
+    if (od_tensor_numel(b) != 1) {
+      char sb[128];
+      return od_err_set(ctx->err, OD_ERR_SHAPE, "input %s must be a scalar, has shape %s", i == 1 ? "min" : "max",
+                        od_shape_str(b->rank, b->dims, sb, sizeof sb));
+    }
+  }
+  ctx->out[0] = *x;
+  ctx->out[0].data = NULL;
+  return OD_OK;
+}
+
+/* One bound into the loop's type: an input of X's dtype is copied bit for bit (exact for int64);
+ * a float16/bfloat16 input or an attribute goes through double. */
+static void clip_bound(const struct od_tensor *t, double attr_value, int loop_dtype, unsigned char *out) {
+  if (t && t->dtype == loop_dtype) {
+    memcpy(out, t->data, od_dtype_size(loop_dtype));
+    return;
+  }
+  struct od_tensor tmp = {.dtype = loop_dtype, .rank = 0, .data = out};
+  od_tensor_set_f64(&tmp, 0, t ? od_tensor_get_f64(t, 0) : attr_value);
+}
+
+static enum od_status clip_forward_cpu(struct od_kernel_ctx *ctx) {
+  const struct clip_attrs *a = ctx->attrs;
+  const struct od_tensor *x = ctx->in[0];
+  int lt = ew_is_half(x->dtype) ? OD_DTYPE_FLOAT : x->dtype;
+  struct clip_params p = {0};
+  if (a->legacy) {
+    p.has_lo = a->has_min;
+    p.has_hi = a->has_max;
+    if (p.has_lo) clip_bound(NULL, a->min, lt, p.lo);
+    if (p.has_hi) clip_bound(NULL, a->max, lt, p.hi);
+  } else {
+    const struct od_tensor *mn = ctx->n_in > 1 ? ctx->in[1] : NULL, *mx = ctx->n_in > 2 ? ctx->in[2] : NULL;
+    p.has_lo = mn != NULL;
+    p.has_hi = mx != NULL;
+    if (mn) clip_bound(mn, 0, lt, p.lo);
+    if (mx) clip_bound(mx, 0, lt, p.hi);
+  }
+  return ew_unary_run(ctx->pool, ctx->out[0], x, clip_loops, &p, 1 << 15, "Clip", ctx->err);
+}
+
+const struct od_op_kernels od_kernels_clip = {.attrs_size = sizeof(struct clip_attrs),
+                                              .parse = clip_parse,
+                                              .infer = clip_infer,
+                                              .forward = {[OD_DEVICE_CPU] = clip_forward_cpu},
+                                              .flags = OD_OP_FOLDABLE,
+                                              .dtypes = "float, double, float16, bfloat16, int8..int64, uint8..uint64"};

@@ -1,0 +1,198 @@
+/* ops/conv.c: ONNX Conv (opsets 1, 11, 22: the same semantics; 11 only rewrote the text and 22 added
+ * bfloat16). dtypes: float, double.
+ * Spec: https://onnx.ai/onnx/operators/onnx__Conv.html
+ *
+ *   X (N, C, D1..Dn), W (M, C/group, k1..kn), optional B (M)  ->  Y (N, M, O1..On)
+ *   Y[n, m, o] = B[m] + sum_{c in group(m), tap} W[m, c, tap] * X[n, c, o * stride - pad + tap * dilation]
+ *
+ * Attributes: group, kernel_shape (inferred from W when absent), strides, dilations, pads (begin of
+ * every dim, then end), auto_pad NOTSET / SAME_UPPER / SAME_LOWER / VALID (geometry in im2col.c).
+ *
+ * Algorithm: for each image and group, im2col (tiled over output positions so the column buffer
+ * stays around 8 MiB) then one GEMM, W_g (M/g x C/g*K) times col (C/g*K x tile), written into the
+ * output with ldc = O1*..*On. A 1x1 stride-1 unpadded conv skips im2col. OpenBLAS threads the GEMM
+ * itself, so only im2col uses the pool. Depthwise convs (C/group == 1, 1-D or 2-D) run a direct
+ * loop instead, parallel over (image, output channel) planes: a GEMM with one input channel per
+ * group would be a matrix-vector product per plane. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/im2col.h"
+#include "ops/op.h"
+
+static enum od_status conv_parse(const struct od_node *node, void *attrs, struct od_err *err) {
+  return od_conv_attrs_parse(node, false, attrs, err);
+}
+
+static bool present(const struct od_tensor *t) { return t && t->dtype != OD_DTYPE_UNDEFINED; }
+
+/* Checks X, W, B and computes the geometry. */
+static enum od_status conv_check(const struct od_conv_attrs *a, const struct od_tensor *x, const struct od_tensor *w,
+                                 const struct od_tensor *b, struct od_conv_geom *g, struct od_err *err) {
+  char s1[128], s2[128];
+  if (x->dtype != OD_DTYPE_FLOAT && x->dtype != OD_DTYPE_DOUBLE)
+    return od_err_set(err, OD_ERR_UNSUPPORTED, "X has dtype %s; Conv supports float and double",
+                      od_dtype_name(x->dtype));
+  if (w->dtype != x->dtype || (present(b) && b->dtype != x->dtype))
+    return od_err_set(err, OD_ERR_SHAPE, "X is %s but W is %s%s%s", od_dtype_name(x->dtype), od_dtype_name(w->dtype),
+                      present(b) ? " and B is " : "", present(b) ? od_dtype_name(b->dtype) : "");
+  if (x->rank < 3 || w->rank != x->rank)
+    return od_err_set(err, OD_ERR_SHAPE, "X %s and W %s: expected (N, C, D1..Dn) and (M, C/group, k1..kn)",
+                      od_shape_str(x->rank, x->dims, s1, sizeof s1), od_shape_str(w->rank, w->dims, s2, sizeof s2));
+  int64_t C = x->dims[1], M = w->dims[0];
+  if (C % a->group || w->dims[1] * a->group != C || M % a->group)
+    return od_err_set(err, OD_ERR_SHAPE, "X %s, W %s and group %lld do not fit: need W dim 1 = C/group and M %% group == 0",
+                      od_shape_str(x->rank, x->dims, s1, sizeof s1), od_shape_str(w->rank, w->dims, s2, sizeof s2),
+                      (long long)a->group);
+  if (present(b) && (b->rank != 1 || b->dims[0] != M))
+    return od_err_set(err, OD_ERR_SHAPE, "B has shape %s; expected [%lld] (W's dim 0)",
+                      od_shape_str(b->rank, b->dims, s1, sizeof s1), (long long)M);
+  return od_conv_geom_forward(a, x->rank, x->dims, w->dims, g, err);
+}
+
+static enum od_status conv_infer(struct od_infer_ctx *ctx) {
+  if (ctx->n_in < 2) return od_err_set(ctx->err, OD_ERR_INVALID_MODEL, "Conv needs inputs X and W");
+  struct od_conv_geom g;
+  OD_TRY(conv_check(ctx->attrs, &ctx->in[0], &ctx->in[1], ctx->n_in > 2 ? &ctx->in[2] : NULL, &g, ctx->err));
+  struct od_tensor *y = &ctx->out[0];
+  y->dtype = ctx->in[0].dtype;
+  y->rank = ctx->in[0].rank;
+  y->dims[0] = ctx->in[0].dims[0];
+  y->dims[1] = ctx->in[1].dims[0];
+  for (int d = 0; d < g.nd; d++) y->dims[2 + d] = g.out[d];
+  return OD_OK;
+}
+
+/* ---- depthwise: direct loop per output plane ---- */
+
+/* One output plane y (O1 x O2, 1-D as 1 x O) from one input plane x with kernel w (k_size). */
+#define OD_DEFINE_DEPTHWISE_PLANE(T, SFX)                                                          \
+  static void dw_plane_##SFX(const struct od_conv_geom *g, const T *x, const T *w, T bias, T *y) { \
+    bool two = g->nd == 2;                                                                       \
+    int64_t H = two ? g->in[0] : 1, W = g->in[g->nd - 1];                                        \
+    int64_t OH = two ? g->out[0] : 1, OW = g->out[g->nd - 1];                                    \
+    int64_t KH = two ? g->k[0] : 1, KW = g->k[g->nd - 1];                                        \
+    int64_t sh = two ? g->stride[0] : 1, dh = two ? g->dil[0] : 1, ph = two ? g->pad[0] : 0;     \
+    int64_t sw = g->stride[g->nd - 1], dw = g->dil[g->nd - 1], pw = g->pad[g->nd - 1];           \
+    for (int64_t oh = 0; oh < OH; oh++) {                                                        \
+      T *yr = y + oh * OW;                                                                       \
+      for (int64_t ow = 0; ow < OW; ow++) yr[ow] = bias;                                         \
+      for (int64_t kh = 0; kh < KH; kh++) {                                                      \
+        int64_t ih = oh * sh - ph + kh * dh;                                                     \
+        if (ih < 0 || ih >= H) continue;                                                         \
+        const T *xr = x + ih * W;                                                                \
+        for (int64_t kw = 0; kw < KW; kw++) {                                                    \
+          T wv = w[kh * KW + kw];                                                                \
+          int64_t off = kw * dw - pw, lo, hi;                                                    \
+          od_conv_valid_range(off, sw, W, OW, &lo, &hi);                                         \
+          if (sw == 1) {                                                                         \
+            const T *xs = xr + off;                                                              \
+            for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xs[ow];                          \
+          } else {                                                                               \
+            for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * sw + off];               \
+          }                                                                                      \
+        }                                                                                        \
+      }                                                                                          \
+    }                                                                                            \
+  }
+OD_DEFINE_DEPTHWISE_PLANE(float, f32)
+OD_DEFINE_DEPTHWISE_PLANE(double, f64)
+
+struct dw_job {
+  const struct od_conv_geom *g;
+  int dtype;
+  const void *x, *w, *b;   /* X (N, C, ...), W (M, 1, ...), B (M) or NULL */
+  void *y;                 /* (N, M, ...) */
+  int64_t C, M, Mg;        /* Mg = output channels per input channel (the channel multiplier) */
+};
+
+/* Output planes [begin, end) of the N * M planes. */
+static void dw_planes(void *ctx, int64_t begin, int64_t end) {
+  const struct dw_job *j = ctx;
+  const struct od_conv_geom *g = j->g;
+  for (int64_t p = begin; p < end; p++) {
+    int64_t n = p / j->M, m = p % j->M, c = m / j->Mg;
+    size_t xi = (size_t)((n * j->C + c) * g->in_size), yi = (size_t)(p * g->out_size), wi = (size_t)(m * g->k_size);
+    if (j->dtype == OD_DTYPE_FLOAT)
+      dw_plane_f32(g, (const float *)j->x + xi, (const float *)j->w + wi, j->b ? ((const float *)j->b)[m] : 0.0f,
+                   (float *)j->y + yi);
+    else
+      dw_plane_f64(g, (const double *)j->x + xi, (const double *)j->w + wi, j->b ? ((const double *)j->b)[m] : 0.0,
+                   (double *)j->y + yi);
+  }
+}
+
+/* ---- general: im2col + GEMM ---- */
+
+/* Y[n, m, :] = B[m] for every image. */
+static void fill_bias(int dtype, void *y, const void *b, int64_t N, int64_t M, int64_t plane) {
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t m = 0; m < M; m++) {
+      int64_t o = (n * M + m) * plane;
+      if (dtype == OD_DTYPE_FLOAT) {
+        float v = ((const float *)b)[m], *d = (float *)y + o;
+        for (int64_t i = 0; i < plane; i++) d[i] = v;
+      } else {
+        double v = ((const double *)b)[m], *d = (double *)y + o;
+        for (int64_t i = 0; i < plane; i++) d[i] = v;
+      }
+    }
+}
+
+static enum od_status conv_forward_cpu(struct od_kernel_ctx *ctx) {
+  const struct od_tensor *x = ctx->in[0], *w = ctx->in[1];
+  const struct od_tensor *b = ctx->n_in > 2 && present(ctx->in[2]) ? ctx->in[2] : NULL;
+  struct od_tensor *y = ctx->out[0];
+  const struct od_conv_attrs *a = ctx->attrs;
+  struct od_conv_geom g;
+  OD_TRY(conv_check(a, x, w, b, &g, ctx->err));
+  int dtype = x->dtype;
+  size_t es = od_dtype_size(dtype);
+  int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], G = a->group, Cg = C / G, Mg = M / G;
+  if (N == 0 || M == 0 || g.out_size == 0) return OD_OK;
+
+  if (G > 1 && Cg == 1 && g.nd <= 2) {
+    struct dw_job j = {&g, dtype, x->data, w->data, b ? b->data : NULL, y->data, C, M, Mg};
+    od_pool_parallel_for(ctx->pool, N * M, 16384 / g.out_size / g.k_size + 1, dw_planes, &j);
+    return OD_OK;
+  }
+
+  if (b) fill_bias(dtype, y->data, b->data, N, M, g.out_size);
+  double beta = b ? 1.0 : 0.0;
+  int64_t rows = Cg * g.k_size; /* rows of the column matrix = columns of W_g */
+  bool pointwise = od_conv_geom_is_pointwise(&g);
+  int64_t tile = pointwise ? g.out_size : od_conv_col_tile(rows, g.out_size, es);
+  void *col = NULL;
+  if (!pointwise && !(col = malloc((size_t)(rows * tile) * es)))
+    return od_err_set(ctx->err, OD_ERR_OOM, "Conv: out of memory for a %lld x %lld column buffer", (long long)rows,
+                      (long long)tile);
+  const char *xd = x->data, *wd = w->data;
+  char *yd = y->data;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t grp = 0; grp < G; grp++) {
+      const char *xg = xd + (size_t)((n * C + grp * Cg) * g.in_size) * es;  /* (Cg, in...) */
+      const char *wg = wd + (size_t)(grp * Mg * rows) * es;                   /* (Mg, Cg * K) */
+      char *yg = yd + (size_t)((n * M + grp * Mg) * g.out_size) * es;         /* (Mg, out...) */
+      if (pointwise) {
+        od_gemm(dtype, false, false, Mg, g.out_size, Cg, 1.0, wg, Cg, xg, g.out_size, beta, yg, g.out_size);
+        continue;
+      }
+      for (int64_t p0 = 0; p0 < g.out_size; p0 += tile) {
+        int64_t p1 = p0 + tile < g.out_size ? p0 + tile : g.out_size;
+        if (dtype == OD_DTYPE_FLOAT) od_im2col_f32(ctx->pool, (const float *)xg, Cg, &g, p0, p1, col);
+        else od_im2col_f64(ctx->pool, (const double *)xg, Cg, &g, p0, p1, col);
+        od_gemm(dtype, false, false, Mg, p1 - p0, rows, 1.0, wg, rows, col, p1 - p0, beta, yg + (size_t)p0 * es,
+                g.out_size);
+      }
+    }
+  free(col);
+  return OD_OK;
+}
+
+const struct od_op_kernels od_kernels_conv = {
+    .attrs_size = sizeof(struct od_conv_attrs),
+    .parse = conv_parse,
+    .infer = conv_infer,
+    .forward = {[OD_DEVICE_CPU] = conv_forward_cpu},
+    .dtypes = "float, double",
+};

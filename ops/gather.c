@@ -1,0 +1,99 @@
+/* ops/gather.c: ONNX Gather (opsets 1, 11, 13). Picks entries of data along axis by indices:
+ *   Y.shape = data.shape[:axis] + indices.shape + data.shape[axis+1:]
+ *   Y[i.., j.., k..] = data[i.., indices[j..], k..]
+ * Indices are int32 or int64; negative ones count from the back (spelled out from opset 11, and
+ * accepted for every version). An index outside [-d, d-1] is an error naming it and its position;
+ * all indices are checked before anything is read. data: every fixed-size dtype (byte copies).
+ * Spec: https://onnx.ai/onnx/operators/onnx__Gather.html */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/attr.h"
+#include "ops/op.h"
+#include "runtime/pool.h"
+
+struct gather_attrs {
+  int64_t axis;
+};
+
+static enum od_status gather_parse(const struct od_node *node, void *attrs, struct od_err *err) {
+  struct gather_attrs *a = attrs;
+  return od_attr_get_int(node, "axis", 0, &a->axis, err);
+}
+
+static enum od_status gather_infer(struct od_infer_ctx *ctx) {
+  const struct gather_attrs *a = ctx->attrs;
+  const struct od_tensor *X = &ctx->in[0], *I = &ctx->in[1];
+  if (X->rank == 0) return od_err_set(ctx->err, OD_ERR_SHAPE, "input 'data' must have rank >= 1, got a scalar");
+  int axis;
+  OD_TRY(od_axis_normalize(a->axis, X->rank, "attribute 'axis'", &axis, ctx->err));
+  if (I->dtype != OD_DTYPE_INT64 && I->dtype != OD_DTYPE_INT32)
+    return od_err_set(ctx->err, OD_ERR_SHAPE, "input 'indices' must be int32 or int64, not %s", od_dtype_name(I->dtype));
+  int r = X->rank - 1 + I->rank;
+  if (r > OD_MAX_DIMS) return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "output rank %d exceeds %d", r, OD_MAX_DIMS);
+  struct od_tensor *Y = &ctx->out[0];
+  Y->dtype = X->dtype;
+  Y->rank = 0;
+  for (int k = 0; k < axis; k++) Y->dims[Y->rank++] = X->dims[k];
+  for (int k = 0; k < I->rank; k++) Y->dims[Y->rank++] = I->dims[k];
+  for (int k = axis + 1; k < X->rank; k++) Y->dims[Y->rank++] = X->dims[k];
+  return OD_OK;
+}
+
+struct gather_job {
+  const char *x;
+  char *y;
+  const int64_t *idx; /* normalised to [0, d) */
+  int64_t n_idx, d;
+  size_t row;         /* bytes of one slice data[i.., j, :] */
+};
+
+/* Output rows [begin, end): row t = (outer o, index j). */
+static void gather_rows(void *p, int64_t begin, int64_t end) {
+  const struct gather_job *jb = p;
+  for (int64_t t = begin; t < end; t++) {
+    int64_t o = t / jb->n_idx, j = t % jb->n_idx;
+    memcpy(jb->y + (size_t)t * jb->row, jb->x + (size_t)(o * jb->d + jb->idx[j]) * jb->row, jb->row);
+  }
+}
+
+static enum od_status gather_forward_cpu(struct od_kernel_ctx *ctx) {
+  const struct gather_attrs *a = ctx->attrs;
+  const struct od_tensor *X = ctx->in[0], *I = ctx->in[1];
+  struct od_tensor *Y = ctx->out[0];
+  int axis;
+  OD_TRY(od_axis_normalize(a->axis, X->rank, "attribute 'axis'", &axis, ctx->err));
+  int64_t d = X->dims[axis], n_idx = od_tensor_numel(I), outer = 1, inner = 1;
+  for (int k = 0; k < axis; k++) outer *= X->dims[k];
+  for (int k = axis + 1; k < X->rank; k++) inner *= X->dims[k];
+  if (n_idx == 0) return OD_OK;
+  int64_t *idx = malloc(sizeof *idx * (size_t)n_idx);
+  if (!idx) return od_err_set(ctx->err, OD_ERR_OOM, "cannot allocate %lld indices", (long long)n_idx);
+  for (int64_t j = 0; j < n_idx; j++) {
+    int64_t v = od_tensor_get_i64(I, j);
+    if (v < -d || v >= d) {
+      free(idx);
+      char s[128];
+      return od_err_set(ctx->err, OD_ERR_INVALID_ARG,
+                        "index %lld at position %lld of 'indices' is out of range [%lld, %lld] for axis %d of %s",
+                        (long long)v, (long long)j, (long long)-d, (long long)d - 1, axis,
+                        od_shape_str(X->rank, X->dims, s, sizeof s));
+    }
+    idx[j] = v < 0 ? v + d : v;
+  }
+  struct gather_job jb = {X->data, Y->data, idx, n_idx, d, (size_t)inner * od_dtype_size(X->dtype)};
+  if (jb.row && outer)
+    od_pool_parallel_for(ctx->pool, outer * n_idx, 1 + (int64_t)(32768 / jb.row), gather_rows, &jb);
+  free(idx);
+  return OD_OK;
+}
+
+const struct od_op_kernels od_kernels_gather = {
+    .attrs_size = sizeof(struct gather_attrs),
+    .parse = gather_parse,
+    .infer = gather_infer,
+    .forward = {[OD_DEVICE_CPU] = gather_forward_cpu},
+    .no_grad_inputs = 1u << 1,
+    .flags = OD_OP_FOLDABLE,
+    .dtypes = "all numeric, bool (indices int32, int64)",
+};

@@ -1,0 +1,126 @@
+/* runtime/autograd.c: the backward pass over a compiled program (see exec.h).
+ *
+ * Contract (one, documented once): walking nodes in reverse topological order, a node whose
+ * outputs received a gradient calls its op's backward, which reads dout and the saved forward
+ * tensors and ACCUMULATES (+=) into din for each input that takes a gradient. Internal gradient
+ * buffers are zeroed at the start; gradients bound by the caller (the trainer's block) are not. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/program.h"
+
+#define MAX_NODE_IO 64
+
+enum od_status od_program_bind_value(struct od_program *p, int v, void *data, struct od_err *err) {
+  if (v < 0 || v >= p->g->n_values) return od_err_set(err, OD_ERR_INVALID_ARG, "bind: no value %d", v);
+  struct slot *s = &p->slots[v];
+  if (s->kind != SLOT_PARAM && s->kind != SLOT_INPUT)
+    return od_err_set(err, OD_ERR_INVALID_ARG, "bind: '%s' is not a parameter or input", p->g->values[v].name);
+  s->t.data = data;
+  return OD_OK;
+}
+
+enum od_status od_program_bind_grad(struct od_program *p, int v, void *data, struct od_err *err) {
+  if (v < 0 || v >= p->g->n_values) return od_err_set(err, OD_ERR_INVALID_ARG, "bind: no value %d", v);
+  struct slot *s = &p->slots[v];
+  if (!s->requires_grad)
+    return od_err_set(err, OD_ERR_INVALID_ARG, "bind: '%s' takes no gradient", p->g->values[v].name);
+  s->grad = s->t;
+  s->grad.data = data;
+  s->grad_bound = true;
+  return OD_OK;
+}
+
+const struct od_tensor *od_program_grad(const struct od_program *p, int v) {
+  if (v < 0 || v >= p->g->n_values || !p->slots[v].requires_grad || !p->slots[v].grad.data) return NULL;
+  return &p->slots[v].grad;
+}
+
+bool od_program_requires_grad(const struct od_program *p, int v) {
+  return v >= 0 && v < p->g->n_values && p->slots[v].requires_grad;
+}
+
+/* Gradient buffers of values shaped at run time follow their current shape. */
+static enum od_status dynamic_grads(struct od_program *p, struct od_err *err) {
+  for (int v = 0; v < p->g->n_values; v++) {
+    struct slot *s = &p->slots[v];
+    if (!s->requires_grad || s->kind != SLOT_DYNAMIC || s->grad_bound) continue;
+    size_t bytes = od_tensor_nbytes(&s->t);
+    void *buf = realloc(s->grad.data, bytes ? bytes : 1);
+    if (!buf) return od_err_set(err, OD_ERR_OOM, "out of memory for gradients");
+    s->grad = s->t;
+    s->grad.data = buf;
+  }
+  return OD_OK;
+}
+
+static enum od_status backward_node(struct od_program *p, int i, struct od_err *err) {
+  const struct prog_node *pn = &p->nodes[i];
+  const struct od_node *n = pn->node;
+  struct od_tensor *in[MAX_NODE_IO], *out[MAX_NODE_IO], *dout[MAX_NODE_IO], *din[MAX_NODE_IO];
+  bool any_out = false, any_in = false;
+  for (int o = 0; o < n->n_outputs; o++) {
+    int v = n->outputs[o];
+    out[o] = v >= 0 ? &p->slots[v].t : NULL;
+    dout[o] = v >= 0 && p->slots[v].grad_reached ? &p->slots[v].grad : NULL;
+    any_out |= dout[o] != NULL;
+  }
+  if (!any_out) return OD_OK;
+  uint32_t no_grad = pn->op->k->no_grad_inputs;
+  for (int k = 0; k < n->n_inputs; k++) {
+    int v = n->inputs[k];
+    in[k] = v >= 0 ? &p->slots[v].t : NULL;
+    bool want = v >= 0 && p->slots[v].requires_grad && !(k < 32 && (no_grad >> k) & 1u);
+    din[k] = want ? &p->slots[v].grad : NULL;
+    any_in |= want;
+  }
+  if (!any_in) return OD_OK;
+  od_kernel_fn bwd = pn->op->k->backward[p->dev->kind];
+  if (!bwd)
+    return od_err_set(err, OD_ERR_UNSUPPORTED, "%s has no backward on %s, but a gradient must flow through it",
+                      n->op_type, p->dev->name);
+  struct od_kernel_ctx c = {.node = n, .attrs = pn->attrs, .n_in = n->n_inputs, .in = in, .n_out = n->n_outputs,
+                            .out = out, .dout = dout, .din = din, .training = p->training, .dev = p->dev,
+                            .pool = p->pool, .err = err};
+  OD_TRY(bwd(&c));
+  for (int k = 0; k < n->n_inputs; k++)
+    if (din[k]) p->slots[n->inputs[k]].grad_reached = true;
+  return OD_OK;
+}
+
+enum od_status od_program_backward(struct od_program *p, int n_seeds, const int *seeds, const void *const *dys,
+                                   struct od_err *err) {
+  const struct od_graph *g = p->g;
+  if (!p->backward) return od_err_set(err, OD_ERR_INVALID_ARG, "backward: the program was compiled without autograd");
+  for (int k = 0; k < n_seeds; k++) {
+    int v = seeds[k];
+    if (v < 0 || v >= g->n_values || !p->slots[v].requires_grad)
+      return od_err_set(err, OD_ERR_INVALID_ARG, "backward: '%s' does not depend on any trainable value",
+                        v >= 0 && v < g->n_values ? g->values[v].name : "?");
+  }
+  OD_TRY(dynamic_grads(p, err));
+  if (p->grad_bytes) OD_TRY(p->dev->ops->zero(p->dev, p->grad_arena, p->grad_bytes, err));
+  for (int v = 0; v < g->n_values; v++) {
+    struct slot *s = &p->slots[v];
+    s->grad_reached = false;
+    if (s->requires_grad && s->kind == SLOT_DYNAMIC && !s->grad_bound)
+      OD_TRY(p->dev->ops->zero(p->dev, s->grad.data, od_tensor_nbytes(&s->t), err));
+  }
+  for (int k = 0; k < n_seeds; k++) {
+    struct slot *seed = &p->slots[seeds[k]];
+    const void *dy = dys ? dys[k] : NULL;
+    if (dy) {
+      OD_TRY(p->dev->ops->to_device(p->dev, seed->grad.data, dy, od_tensor_nbytes(&seed->t), err));
+    } else {
+      int64_t n = od_tensor_numel(&seed->t);
+      for (int64_t e = 0; e < n; e++) od_tensor_set_f64(&seed->grad, e, 1.0); /* CPU: the only device that runs graphs */
+    }
+    seed->grad_reached = true;
+  }
+  for (int i = g->n_nodes - 1; i >= 0; i--) {
+    if (p->nodes[i].folded || !p->nodes[i].op) continue;
+    enum od_status st = backward_node(p, i, err);
+    if (st != OD_OK) return od_program_node_error(p->nodes[i].node, err);
+  }
+  return OD_OK;
+}

@@ -1,0 +1,172 @@
+/* tools/cmd_ops.c: `onnx-distill ops [--markdown]`: the operator table (ops/op_list.h) as this
+ * build has it: each op with the since-versions of its entries, dtypes, and the devices that have
+ * a forward and a backward kernel. --markdown writes docs/supported-ops.md (the CTest test
+ * supported_ops_doc_current fails when the committed file differs from this output).
+ *
+ * CUDA kernels exist only in a build with CUDA (OD_HAVE_CUDA); a CPU-only build says so in the
+ * header line, and tests/check_ops_doc.py then compares everything but the CUDA column. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ops/op.h"
+#include "tools/commands.h"
+
+#ifdef OD_HAVE_CUDA
+#define BUILD_NOTE "Build: with CUDA."
+#else
+#define BUILD_NOTE "Build: CPU only (CUDA kernels are not compiled in; the CUDA column is empty)."
+#endif
+
+struct op_group {
+  const char *domain, *op_type;
+  int n;                       /* entries, sorted by since */
+  const struct od_op **e;
+};
+
+static int cmp_entry(const void *a, const void *b) {
+  const struct od_op *x = *(const struct od_op *const *)a, *y = *(const struct od_op *const *)b;
+  int c = strcmp(x->domain, y->domain); /* "" (ai.onnx) sorts first */
+  if (!c) c = strcasecmp(x->op_type, y->op_type);
+  if (!c) c = strcmp(x->op_type, y->op_type);
+  if (!c) c = (x->since > y->since) - (x->since < y->since);
+  return c;
+}
+
+/* "fwd + bwd", "fwd", "fwd (13, 14)", "-" for one device over a group's entries. */
+static void device_cell(const struct op_group *g, int dev, char *buf, size_t size) {
+  size_t k = 0;
+  buf[0] = '\0';
+  for (int pass = 0; pass < 2; pass++) {
+    int have = 0;
+    for (int i = 0; i < g->n; i++) {
+      const struct od_op_kernels *kk = g->e[i]->k;
+      have += (pass ? kk->backward[dev] : kk->forward[dev]) != NULL;
+    }
+    if (!have) continue;
+    k += (size_t)snprintf(buf + k, k < size ? size - k : 0, "%s%s", k ? " + " : "", pass ? "bwd" : "fwd");
+    if (have < g->n) { /* only some versions: list them */
+      bool first = true;
+      for (int i = 0; i < g->n; i++) {
+        const struct od_op_kernels *kk = g->e[i]->k;
+        if (!(pass ? kk->backward[dev] : kk->forward[dev])) continue;
+        k += (size_t)snprintf(buf + k, k < size ? size - k : 0, "%s%d", first ? " (" : ", ", g->e[i]->since);
+        first = false;
+      }
+      k += (size_t)snprintf(buf + k, k < size ? size - k : 0, ")");
+    }
+  }
+  if (!buf[0]) snprintf(buf, size, "-");
+}
+
+static void since_cell(const struct op_group *g, char *buf, size_t size) {
+  size_t k = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < g->n; i++)
+    k += (size_t)snprintf(buf + k, k < size ? size - k : 0, i ? ", %d" : "%d", g->e[i]->since);
+}
+
+/* The dtypes string, or, where versions differ, "vN: ..." for each version that changes it. */
+static void dtypes_cell(const struct op_group *g, char *buf, size_t size) {
+  bool same = true;
+  for (int i = 1; i < g->n; i++) {
+    const char *a = g->e[0]->k->dtypes ? g->e[0]->k->dtypes : "", *b = g->e[i]->k->dtypes ? g->e[i]->k->dtypes : "";
+    same &= !strcmp(a, b);
+  }
+  if (same) {
+    snprintf(buf, size, "%s", g->e[0]->k->dtypes ? g->e[0]->k->dtypes : "?");
+    return;
+  }
+  size_t k = 0;
+  const char *prev = NULL;
+  for (int i = 0; i < g->n; i++) {
+    const char *d = g->e[i]->k->dtypes ? g->e[i]->k->dtypes : "?";
+    if (prev && !strcmp(prev, d)) continue;
+    k += (size_t)snprintf(buf + k, k < size ? size - k : 0, "%sv%d: %s", prev ? "; " : "", g->e[i]->since, d);
+    prev = d;
+  }
+}
+
+static void md_escape(FILE *f, const char *s) {
+  for (; *s; s++) {
+    if (*s == '|') fputc('\\', f);
+    fputc(*s, f);
+  }
+}
+
+int od_cmd_ops(int argc, char **argv) {
+  bool markdown = false;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--markdown")) {
+      markdown = true;
+    } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      printf("usage: onnx-distill ops [--markdown]\n");
+      return 0;
+    } else {
+      fprintf(stderr, "onnx-distill ops: unknown argument '%s'\nusage: onnx-distill ops [--markdown]\n", argv[i]);
+      return 2;
+    }
+  }
+  int n = od_op_count();
+  const struct od_op **e = calloc((size_t)n + 1, sizeof *e);
+  struct op_group *groups = calloc((size_t)n + 1, sizeof *groups);
+  if (!e || !groups) {
+    free(e);
+    free(groups);
+    fprintf(stderr, "onnx-distill ops: out of memory\n");
+    return 1;
+  }
+  for (int i = 0; i < n; i++) e[i] = od_op_at(i);
+  qsort(e, (size_t)n, sizeof *e, cmp_entry);
+  int ng = 0;
+  for (int i = 0; i < n; i++) {
+    if (ng && !strcmp(groups[ng - 1].domain, e[i]->domain) && !strcmp(groups[ng - 1].op_type, e[i]->op_type)) {
+      groups[ng - 1].n++;
+      continue;
+    }
+    groups[ng++] = (struct op_group){e[i]->domain, e[i]->op_type, 1, &e[i]};
+  }
+
+  char since[256], dtypes[512], cpu[128], cuda[128];
+  if (markdown) {
+    printf("# Supported operators\n\n"
+           "Generated by `onnx-distill ops --markdown` from the op table (`ops/op_list.h`); do not edit by hand.\n"
+           "Regenerate with `build/onnx-distill ops --markdown > docs/supported-ops.md` from a build with CUDA\n"
+           "(the test `supported_ops_doc_current` fails while this file is out of date).\n\n"
+           "%d operators, %d kernel entries.\n"
+           "%s\n\n"
+           "*Since*: the opset versions with an entry of their own; a model at opset N uses the entry with the\n"
+           "largest version <= N. *fwd*/*bwd*: forward (inference) and backward (training) kernels on that\n"
+           "device; versions in parentheses where only those entries have one.\n\n"
+           "| Op | Domain | Since | Dtypes | CPU | CUDA |\n"
+           "|---|---|---|---|---|---|\n",
+           ng, n, BUILD_NOTE);
+  } else {
+    printf("%-26s %-9s %-18s %-14s %-14s %s\n", "op", "domain", "since", "cpu", "cuda", "dtypes");
+  }
+  for (int i = 0; i < ng; i++) {
+    const struct op_group *g = &groups[i];
+    since_cell(g, since, sizeof since);
+    dtypes_cell(g, dtypes, sizeof dtypes);
+    device_cell(g, OD_DEVICE_CPU, cpu, sizeof cpu);
+    device_cell(g, OD_DEVICE_CUDA, cuda, sizeof cuda);
+    const char *domain = g->domain[0] ? g->domain : "ai.onnx";
+    if (markdown) {
+      fputs("| ", stdout);
+      md_escape(stdout, g->op_type);
+      fputs(" | ", stdout);
+      md_escape(stdout, domain);
+      printf(" | %s | ", since);
+      md_escape(stdout, dtypes);
+      printf(" | %s | %s |\n", cpu, cuda);
+    } else {
+      printf("%-26s %-9s %-18s %-14s %-14s %s\n", g->op_type, domain, since, cpu, cuda, dtypes);
+    }
+  }
+  if (!markdown) printf("\n%d operators, %d kernel entries. %s\n", ng, n, BUILD_NOTE);
+  free(groups);
+  free(e);
+  return 0;
+}
