@@ -295,6 +295,7 @@ static enum od_status parse_dict(const char *file, const char *hdr, size_t len, 
  * bytes; sets *hdr_off and *hdr_len. */
 static enum od_status parse_preamble(const char *file, const uint8_t *b, size_t avail, uint64_t file_size,
                                      size_t *hdr_off, size_t *hdr_len, struct od_err *err) {
+  if (file_size == 0) return od_err_set(err, OD_ERR_INVALID_ARG, "%s: empty file, not a .npy file", file);
   if (avail < NPY_MAGIC_LEN || memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN))
     return od_err_set(err, OD_ERR_INVALID_ARG, "%s: not a .npy file (it does not start with \"\\x93NUMPY\")", file);
   if (avail < NPY_MAGIC_LEN + 2)

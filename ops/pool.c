@@ -233,24 +233,29 @@ struct pool_task {
         int64_t s2, lo2, hi2, hp2;                                                              \
         pool_taps(&g[2], o2, &s2, &lo2, &hi2, &hp2);                                            \
         T m = LOWEST;                                                                           \
-        int64_t best = -1;                                                                      \
+        int64_t best = -1; /* row-major offset in the plane */                                  \
         for (int64_t j0 = lo0; j0 < hi0; j0++) {                                                \
           int64_t i0 = s0 + j0 * g[0].d;                                                        \
           for (int64_t j1 = lo1; j1 < hi1; j1++) {                                              \
-            int64_t i1 = s1 + j1 * g[1].d;                                                      \
-            const T *xr = x + (i0 * g[1].in + i1) * g[2].in;                                    \
+            int64_t row_off = (i0 * g[1].in + s1 + j1 * g[1].d) * g[2].in + s2;                 \
+            const T *xr = x + row_off;                                                          \
             for (int64_t j2 = lo2; j2 < hi2; j2++) {                                            \
-              int64_t i2 = s2 + j2 * g[2].d;                                                    \
-              if (best < 0 || xr[i2] > m) {                                                     \
-                m = xr[i2];                                                                     \
-                best = col_major ? i0 + i1 * g[0].in + i2 * g[0].in * g[1].in                   \
-                                 : (i0 * g[1].in + i1) * g[2].in + i2;                          \
+              T v = xr[j2 * g[2].d];                                                            \
+              if (v > m || best < 0) {                                                          \
+                m = v;                                                                          \
+                best = row_off + j2 * g[2].d;                                                   \
               }                                                                                 \
             }                                                                                   \
           }                                                                                     \
         }                                                                                       \
         y[o2] = m;                                                                              \
-        if (yi) yi[o2] = best < 0 ? -1 : nc * in_plane + best;                                  \
+        if (yi) {                                                                               \
+          if (best >= 0 && col_major) { /* (i0, i1, i2) -> i0 + i1 * D0 + i2 * D0 * D1 */        \
+            int64_t i2 = best % g[2].in, i1 = (best / g[2].in) % g[1].in, i0 = best / (g[2].in * g[1].in); \
+            best = i0 + i1 * g[0].in + i2 * g[0].in * g[1].in;                                  \
+          }                                                                                     \
+          yi[o2] = best < 0 ? -1 : nc * in_plane + best;                                        \
+        }                                                                                       \
       }                                                                                         \
     }                                                                                           \
   }

@@ -118,7 +118,7 @@ enum od_status od_program_backward(struct od_program *p, int n_seeds, const int 
     seed->grad_reached = true;
   }
   for (int i = g->n_nodes - 1; i >= 0; i--) {
-    if (p->nodes[i].folded || !p->nodes[i].op) continue;
+    if (p->nodes[i].folded || p->nodes[i].skipped || !p->nodes[i].op) continue;
     enum od_status st = backward_node(p, i, err);
     if (st != OD_OK) return od_program_node_error(p->nodes[i].node, err);
   }

@@ -152,6 +152,7 @@ static void mark_requires_grad(struct od_program *p, int i) {
 static enum od_status compile_node(struct od_program *p, int i, struct od_err *err) {
   struct prog_node *pn = &p->nodes[i];
   const struct od_node *n = pn->node;
+  if (pn->skipped) return OD_OK;
   /* Constant: the value is already in the parameter block (import put it there). */
   if (!strcmp(n->op_type, "Constant") && !n->domain[0]) {
     pn->folded = true;
@@ -189,6 +190,24 @@ static enum od_status compile_node(struct od_program *p, int i, struct od_err *e
   for (int o = 0; o < n->n_outputs; o++)
     if (n->outputs[o] >= 0) p->slots[n->outputs[o]].kind = SLOT_ARENA;
   return OD_OK;
+}
+
+/* Marks the nodes that no kept value depends on as skipped (walking producers backwards). */
+static void slice_to(struct od_program *p, const uint8_t *keep) {
+  const struct od_graph *g = p->g;
+  bool *needed = calloc((size_t)g->n_values + 1, 1);
+  if (!needed) return; /* no slicing: correct, only slower */
+  for (int v = 0; v < g->n_values; v++) needed[v] = keep[v] != 0;
+  for (int i = g->n_nodes - 1; i >= 0; i--) {
+    const struct od_node *n = &g->nodes[i];
+    bool any = false;
+    for (int o = 0; o < n->n_outputs; o++) any |= n->outputs[o] >= 0 && needed[n->outputs[o]];
+    p->nodes[i].skipped = !any;
+    if (!any) continue;
+    for (int k = 0; k < n->n_inputs; k++)
+      if (n->inputs[k] >= 0) needed[n->inputs[k]] = true;
+  }
+  free(needed);
 }
 
 /* ---- memory plan ---------------------------------------------------------------------------- */
@@ -267,17 +286,20 @@ static enum od_status plan_arena(struct od_program *p, struct od_err *err) {
   for (int v = 0; v < g->n_values; v++) p->slots[v].last_use = -1;
   for (int i = 0; i < g->n_nodes; i++) {
     const struct od_node *n = p->nodes[i].node;
-    if (p->nodes[i].folded) continue;
+    if (p->nodes[i].folded || p->nodes[i].skipped) continue;
     for (int k = 0; k < n->n_inputs; k++)
       if (n->inputs[k] >= 0) p->slots[n->inputs[k]].last_use = i;
   }
   for (int o = 0; o < g->n_outputs; o++) p->slots[g->outputs[o]].last_use = g->n_nodes;
+  if (p->keep)
+    for (int v = 0; v < g->n_values; v++)
+      if (p->keep[v]) p->slots[v].last_use = g->n_nodes;
   struct free_list fl = {0};
   size_t end = 0;
   enum od_status st = OD_OK;
   for (int i = 0; i < g->n_nodes && st == OD_OK; i++) {
     const struct od_node *n = p->nodes[i].node;
-    if (p->nodes[i].folded || p->nodes[i].dynamic) continue;
+    if (p->nodes[i].folded || p->nodes[i].dynamic || p->nodes[i].skipped) continue;
     for (int o = 0; o < n->n_outputs; o++) {
       int v = n->outputs[o];
       if (v < 0 || p->slots[v].kind != SLOT_ARENA) continue;
@@ -352,6 +374,7 @@ enum od_status od_program_compile(const struct od_graph *g, const struct od_tens
   p->dev = opts->dev;
   p->pool = opts->pool;
   p->training = opts->training;
+  p->keep = opts->keep;
   p->slots = calloc((size_t)g->n_values + 1, sizeof *p->slots);
   p->nodes = calloc((size_t)g->n_nodes + 1, sizeof *p->nodes);
   if (!p->slots || !p->nodes) {
@@ -374,6 +397,7 @@ enum od_status od_program_compile(const struct od_graph *g, const struct od_tens
   }
   for (int i = 0; i < g->n_nodes; i++) p->nodes[i].node = &g->nodes[i];
   p->backward = opts->trainable || opts->grad_wanted;
+  if (opts->keep) slice_to(p, opts->keep);
   enum od_status st = bind_inputs(p, inputs, err);
   for (int v = 0; v < g->n_values && st == OD_OK; v++) {
     struct slot *s = &p->slots[v];
@@ -390,6 +414,7 @@ enum od_status od_program_compile(const struct od_graph *g, const struct od_tens
   }
   if (st == OD_OK) st = plan_arena(p, err);
   if (st == OD_OK && p->backward) st = plan_grads(p, err);
+  p->keep = NULL; /* the caller's flags are not kept past compile */
   if (st != OD_OK) {
     od_program_destroy(p);
     return st;

@@ -92,7 +92,7 @@ enum od_status od_program_run(struct od_program *p, const struct od_tensor *inpu
   }
   for (int i = 0; i < g->n_nodes; i++) {
     const struct prog_node *pn = &p->nodes[i];
-    if (pn->folded) continue;
+    if (pn->folded || pn->skipped) continue;
     enum od_status st = pn->dynamic ? shape_dynamic(p, i, err) : OD_OK;
     if (st == OD_OK) st = od_program_forward_node(p, i, err);
     if (st != OD_OK) return od_program_node_error(pn->node, err);

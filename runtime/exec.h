@@ -32,6 +32,11 @@ struct od_compile_opts {
    * either is given, every activation is kept for the backward pass (no memory reuse). */
   const uint8_t *trainable;   /* g->n_values flags, or NULL */
   const uint8_t *grad_wanted; /* g->n_values flags, or NULL */
+  /* keep[v] != 0: value v stays readable after a run (od_program_value). When keep is given the
+   * program is sliced to it: only the nodes these values need are compiled and run (the graph
+   * outputs are not computed unless kept), so a teacher runs only up to the paired tensors and
+   * a student's post-processing (NMS) is left out of training. */
+  const uint8_t *keep;
 };
 
 /* Compiles g for inputs of the given dtypes and shapes (one per g->inputs[i], in order; data is
@@ -68,8 +73,7 @@ bool od_program_requires_grad(const struct od_program *p, int value_id);
 /* Graph output i after a run (g->outputs[i]); its data is host memory on the CPU device. */
 const struct od_tensor *od_program_output(const struct od_program *p, int i);
 
-/* Any value by id after a run (NULL if it was not kept: values are reused after their last use
- * unless keep_all was asked). */
+/* Any value by id after a run (NULL if its memory was reused: keep it with od_compile_opts.keep). */
 const struct od_tensor *od_program_value(const struct od_program *p, int value_id);
 
 /* Planned bytes of the activation arena (the peak), and how many nodes were folded at compile time. */

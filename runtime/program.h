@@ -34,6 +34,7 @@ struct prog_node {
   void *attrs;
   bool folded;             /* evaluated at compile time */
   bool dynamic;            /* shaped at run time */
+  bool skipped;            /* not needed for the kept values (sliced away) */
 };
 
 struct od_program {
@@ -46,6 +47,7 @@ struct od_program {
   uint8_t *arena;
   size_t arena_bytes;
   bool backward;           /* compiled for autograd: activations kept */
+  const uint8_t *keep;     /* values kept readable (caller's flags; only read during compile) */
   uint8_t *grad_arena;     /* internal gradient buffers (one per requires_grad value) */
   size_t grad_bytes;
   int folded;

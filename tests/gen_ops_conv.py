@@ -223,7 +223,7 @@ def main():
         for k, e in enumerate(exp):
             dims = ", ".join(map(str, e.shape)) if e.shape else "0"
             outs.append(f"{{{C_DTYPE[e.dtype.name]}, {e.ndim}, {{{dims}}}, want_{ci}_{k}}}")
-        out.append(f'  {{"{c.name}", "{c.op}", {c.opset}, {str(c.training).lower()}, {len(attrs)}, {{{", ".join(attrs)}}},\n'
+        out.append(f'  {{"{c.name}", "{c.op}", {c.opset}, {str(c.training).lower()}, {len(attrs)}, {{{", ".join(attrs) or "{0}"}}},\n'
                    f'   {len(ins)}, {{{", ".join(ins)}}},\n   {len(outs)}, {{{", ".join(outs)}}}}},')
     out.append("};")
     print("\n".join(out))

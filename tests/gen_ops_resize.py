@@ -136,6 +136,16 @@ case("r13_nearest_uint8_x2", "Resize", 13,
 case("r13_linear_double_reference", "Resize", 13,
      dict(mode="linear", coordinate_transformation_mode="half_pixel"),
      [1, 1, 3, 4], np.float64, [("roi", None), ("scales", ([1, 1, 2, 0.5], F32))], reference=True)
+# pytorch_half_pixel onto a length-1 axis: x_original = 0 (the spec and onnxruntime; the ONNX
+# reference implementation takes -0.5, which changes cubic results)
+case("r13_cubic_pytorch_half_pixel_len1", "Resize", 13,
+     dict(mode="cubic", coordinate_transformation_mode="pytorch_half_pixel"),
+     [1, 1, 4, 5], F32, [("roi", ([], F32)), ("scales", ([], F32)), ("sizes", ([1, 1, 1, 3], I64))])
+# tf_crop_and_resize with roi and extrapolation on an upsampled and a downsampled axis
+case("r11_tf_crop_and_resize_linear", "Resize", 11,
+     dict(mode="linear", coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=-7.0),
+     [1, 1, 4, 5], F32, [("roi", ([0, 0, -0.2, 0.3, 1, 1, 0.9, 1.4], F32)), ("scales", ([], F32)),
+                         ("sizes", ([1, 1, 6, 3], I64))])
 # opsets before 11: Resize-10 and Upsample (asymmetric coordinates, legacy nearest rounding)
 case("r10_nearest_up", "Resize", 10, dict(mode="nearest"),
      [1, 1, 3, 4], F32, [("scales", ([1, 1, 2.5, 1.5], F32))])
@@ -206,7 +216,12 @@ def emit_nms():
     boxes[flip] = boxes[flip][:, [2, 3, 0, 1]]
     scores = rng.permutation(b * c * n).reshape(b, c, n).astype(np.float32) / (b * c * n)
     cxcy = np.concatenate([centers, sizes], axis=2).astype(np.float32)
+    # ties: equal scores, and identical boxes
+    tb = boxes[:1, :12].copy()
+    tb[0, 5] = tb[0, 2]
+    ts = np.round(scores[:1, :2, :12] * 4).astype(np.float32) / 4
     cases = [
+        nms_case("nms11_ties", 11, 0, tb, ts, np.array([6], np.int64), np.array([0.1], np.float32), None),
         nms_case("nms10_corners", 10, 0, boxes, scores, np.array([5], np.int64), np.array([0.3], np.float32),
                  np.array([0.2], np.float32)),
         nms_case("nms11_center_no_score_th", 11, 1, cxcy, scores, np.array([4], np.int64),
@@ -214,7 +229,8 @@ def emit_nms():
         nms_case("nms11_no_max", 11, 0, boxes, scores, None, None, None),
     ]
     print("/* NonMaxSuppression: boxes and scores in full (seeded numpy random). */")
-    arrays = {"nms_boxes_corners": boxes, "nms_boxes_center": cxcy, "nms_scores": scores}
+    arrays = {"nms_boxes_corners": boxes, "nms_boxes_center": cxcy, "nms_scores": scores, "nms_ties_boxes": tb,
+              "nms_ties_scores": ts}
     for nm, a in arrays.items():
         print(f"static const float {nm}[] = {{\n    " + c_list(a.flatten()) + "};")
     for name, opset, cpb, vals, y in cases:
@@ -224,12 +240,15 @@ def emit_nms():
     for name, opset, cpb, vals, y in cases:
         bx, sc, mo, iou, st = vals
         bname = "nms_boxes_center" if cpb else "nms_boxes_corners"
+        sname = "nms_scores"
+        if "ties" in name:
+            bname, sname = "nms_ties_boxes", "nms_ties_scores"
 
         def opt(v, fmt):
             return "{0, 0}" if v is None else "{1, " + fmt(v.flatten()[0]) + "}"
         exp = f"{name}_expected" if y.size else "NULL"
         print(f'  {{"{name}", {opset}, {cpb}, {{{", ".join(str(d) for d in bx.shape)}}}, {sc.shape[1]}, '
-              f"{bname}, nms_scores, {opt(mo, str)}, {opt(iou, c_num)}, {opt(st, c_num)}, {y.shape[0]}, {exp}}},")
+              f"{bname}, {sname}, {opt(mo, str)}, {opt(iou, c_num)}, {opt(st, c_num)}, {y.shape[0]}, {exp}}},")
     print("};")
     print("/* END GENERATED */")
 

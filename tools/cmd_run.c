@@ -256,8 +256,9 @@ static enum od_status read_input(const struct od_model *m, const struct run_opts
   return od_image_load(in->file, &io, &in->t, err);
 }
 
-/* Resolves names, reads every file, checks each against the model. */
-static enum od_status gather_inputs(const struct od_model *m, struct run_opts *o, struct od_err *err) {
+/* Resolves names, reads every file, checks each against the model. Sets *list when the message
+ * should be followed by the list of the model's inputs. */
+static enum od_status gather_inputs(const struct od_model *m, struct run_opts *o, bool *list, struct od_err *err) {
   const struct od_graph *g = m->graph;
   for (int k = 0; k < o->n_inputs; k++) {
     struct run_input *in = &o->inputs[k];
@@ -266,7 +267,7 @@ static enum od_status gather_inputs(const struct od_model *m, struct run_opts *o
       if (g->n_inputs != 1) {
         od_err_set(err, OD_ERR_INVALID_ARG, "--input %s: give it as NAME=%s: the model has %d inputs", in->file,
                    in->file, g->n_inputs);
-        list_expected(stderr, m);
+        *list = true;
         return OD_ERR_INVALID_ARG;
       }
       id = g->inputs[0];
@@ -279,7 +280,7 @@ static enum od_status gather_inputs(const struct od_model *m, struct run_opts *o
         bool init = vid >= 0 && (g->values[vid].kind == OD_VALUE_INITIALIZER || g->values[vid].kind == OD_VALUE_CONSTANT);
         od_err_set(err, OD_ERR_INVALID_ARG, "--input %s=%s: %s has no input named '%s'%s", in->name, in->file,
                    m->path, in->name, init ? " (that name is a weight, which cannot be replaced here)" : "");
-        list_expected(stderr, m);
+        *list = true;
         return OD_ERR_INVALID_ARG;
       }
     }
@@ -297,7 +298,7 @@ static enum od_status gather_inputs(const struct od_model *m, struct run_opts *o
       char want[256];
       od_err_set(err, OD_ERR_INVALID_ARG, "input '%s' (%s) of %s is not given: add --input %s=FILE.npy", v->name,
                  value_type_str(v, want, sizeof want), m->path, v->name);
-      list_expected(stderr, m);
+      *list = true;
       return OD_ERR_INVALID_ARG;
     }
   }
@@ -460,6 +461,7 @@ int od_cmd_run(int argc, char **argv) {
   struct od_tensor *ins = NULL, *outs = NULL;
   void **host_copies = NULL;
   const struct od_graph *g = NULL;
+  bool list_inputs = false;
 
   double t0 = now_ms();
   if ((s = od_model_load(o.model, &m, &err)) != OD_OK) goto done;
@@ -472,7 +474,7 @@ int od_cmd_run(int argc, char **argv) {
       goto done;
     }
   }
-  if ((s = gather_inputs(m, &o, &err)) != OD_OK) goto done;
+  if ((s = gather_inputs(m, &o, &list_inputs, &err)) != OD_OK) goto done;
   double t_load = now_ms();
 
   if ((s = od_device_open(o.device, &dev, &err)) != OD_OK) goto done;
@@ -538,6 +540,8 @@ done:
   od_device_close(dev);
   for (int k = 0; k < o.n_inputs; k++) od_host_tensor_free(&o.inputs[k].t);
   free(o.inputs);
+  rc = s == OD_OK ? 0 : od_cmd_fail(&err);
+  if (list_inputs) list_expected(stderr, m);
   od_model_destroy(m);
-  return s == OD_OK ? 0 : od_cmd_fail(&err);
+  return rc;
 }
