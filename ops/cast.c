@@ -18,6 +18,13 @@
  * Each element goes through one of three wide types, picked by the source: double for float
  * types, int64 for signed integers and bool, uint64 for unsigned ones, so every source value is
  * exact in the middle and rounded once at the end. */
+/* GCC 12's -O2 vectorises only loops whose trip count is a multiple of the vector width
+ * ("very-cheap" cost model), and with -ftrapping-math (its default; clang's is off) it keeps the
+ * compares of `x < 0 ? a : b` as branches. Nothing here reads floating-point exception flags, and
+ * these elementwise loops are where vectorising pays (4-10x on cache-resident tensors). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic", "no-trapping-math")
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -68,32 +75,37 @@ static void load_u(const void *src, int dt, int64_t i0, uint64_t *d, int64_t n) 
  * becomes an integer (then narrowed by the C cast, which wraps): for doubles the x86 conversions
  * a C compiler emits for each target type (ew_f2i32 for int8..int32, uint8, uint16; ew_f2i64
  * for int64, uint32; ew_f2u64 for uint64), for integers the value itself. */
-#define STORE_SWITCH(SINT32, SINT64, UINT64)                                                                    \
-  switch (dt) {                                                                                     \
-    case OD_DTYPE_FLOAT: for (int64_t i = 0; i < n; i++) ((float *)dst)[i0 + i] = (float)s[i]; break; \
-    case OD_DTYPE_DOUBLE: for (int64_t i = 0; i < n; i++) ((double *)dst)[i0 + i] = (double)s[i]; break; \
-    case OD_DTYPE_FLOAT16:                                                                          \
-      for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i0 + i] = od_f32_to_f16((float)s[i]);       \
-      break;                                                                                        \
-    case OD_DTYPE_BFLOAT16:                                                                         \
-      for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i0 + i] = od_f32_to_bf16((float)s[i]);      \
-      break;                                                                                        \
-    case OD_DTYPE_BOOL: for (int64_t i = 0; i < n; i++) ((uint8_t *)dst)[i0 + i] = s[i] != 0; break; \
-    case OD_DTYPE_INT8: for (int64_t i = 0; i < n; i++) ((int8_t *)dst)[i0 + i] = (int8_t)SINT32(s[i]); break; \
-    case OD_DTYPE_INT16: for (int64_t i = 0; i < n; i++) ((int16_t *)dst)[i0 + i] = (int16_t)SINT32(s[i]); break; \
-    case OD_DTYPE_INT32: for (int64_t i = 0; i < n; i++) ((int32_t *)dst)[i0 + i] = (int32_t)SINT32(s[i]); break; \
-    case OD_DTYPE_INT64: for (int64_t i = 0; i < n; i++) ((int64_t *)dst)[i0 + i] = (int64_t)SINT64(s[i]); break; \
-    case OD_DTYPE_UINT8: for (int64_t i = 0; i < n; i++) ((uint8_t *)dst)[i0 + i] = (uint8_t)SINT32(s[i]); break; \
-    case OD_DTYPE_UINT16: for (int64_t i = 0; i < n; i++) ((uint16_t *)dst)[i0 + i] = (uint16_t)SINT32(s[i]); break; \
-    case OD_DTYPE_UINT32: for (int64_t i = 0; i < n; i++) ((uint32_t *)dst)[i0 + i] = (uint32_t)SINT64(s[i]); break; \
-    case OD_DTYPE_UINT64: for (int64_t i = 0; i < n; i++) ((uint64_t *)dst)[i0 + i] = (uint64_t)UINT64(s[i]); break; \
-    default: break;                                                                                 \
+#define STORE_LOOP(T, EXPR)                                                       \
+  for (int64_t i = 0; i < n; i++) ((T *)dst)[i0 + i] = (T)(EXPR);                 \
+  break;
+#define STORE_SWITCH(SINT32, SINT64, UINT64)                                      \
+  switch (dt) {                                                                   \
+    case OD_DTYPE_FLOAT: STORE_LOOP(float, s[i])                                  \
+    case OD_DTYPE_DOUBLE: STORE_LOOP(double, s[i])                                \
+    case OD_DTYPE_FLOAT16: STORE_LOOP(uint16_t, od_f32_to_f16((float)s[i]))       \
+    case OD_DTYPE_BFLOAT16: STORE_LOOP(uint16_t, od_f32_to_bf16((float)s[i]))     \
+    case OD_DTYPE_BOOL: STORE_LOOP(uint8_t, s[i] != 0)                            \
+    case OD_DTYPE_INT8: STORE_LOOP(int8_t, SINT32(s[i]))                          \
+    case OD_DTYPE_INT16: STORE_LOOP(int16_t, SINT32(s[i]))                        \
+    case OD_DTYPE_INT32: STORE_LOOP(int32_t, SINT32(s[i]))                        \
+    case OD_DTYPE_INT64: STORE_LOOP(int64_t, SINT64(s[i]))                        \
+    case OD_DTYPE_UINT8: STORE_LOOP(uint8_t, SINT32(s[i]))                        \
+    case OD_DTYPE_UINT16: STORE_LOOP(uint16_t, SINT32(s[i]))                      \
+    case OD_DTYPE_UINT32: STORE_LOOP(uint32_t, SINT64(s[i]))                      \
+    case OD_DTYPE_UINT64: STORE_LOOP(uint64_t, UINT64(s[i]))                      \
+    default: break;                                                               \
   }
 
 #define AS_IS(v) (v)
-static void store_f(const double *s, int dt, void *dst, int64_t i0, int64_t n) { STORE_SWITCH(ew_f2i32, ew_f2i64, ew_f2u64) }
-static void store_i(const int64_t *s, int dt, void *dst, int64_t i0, int64_t n) { STORE_SWITCH(AS_IS, AS_IS, AS_IS) }
-static void store_u(const uint64_t *s, int dt, void *dst, int64_t i0, int64_t n) { STORE_SWITCH(AS_IS, AS_IS, AS_IS) }
+static void store_f(const double *s, int dt, void *dst, int64_t i0, int64_t n) {
+  STORE_SWITCH(ew_f2i32, ew_f2i64, ew_f2u64)
+}
+static void store_i(const int64_t *s, int dt, void *dst, int64_t i0, int64_t n) {
+  STORE_SWITCH(AS_IS, AS_IS, AS_IS)
+}
+static void store_u(const uint64_t *s, int dt, void *dst, int64_t i0, int64_t n) {
+  STORE_SWITCH(AS_IS, AS_IS, AS_IS)
+}
 
 struct cast_job {
   const void *x;

@@ -112,8 +112,9 @@ static enum od_status conv_transpose_forward_cpu(struct od_kernel_ctx *ctx) {
       for (int64_t p0 = 0; p0 < S; p0 += tile) {
         int64_t p1 = p0 + tile < S ? p0 + tile : S;
         od_gemm(dtype, true, false, rows, p1 - p0, Cg, 1.0, wg, rows, xg + (size_t)p0 * es, S, 0.0, col, p1 - p0);
-        if (dtype == OD_DTYPE_FLOAT) od_col2im_f32(ctx->pool, col, Mg, &g, p0, p1, (float *)yg);
-        else od_col2im_f64(ctx->pool, col, Mg, &g, p0, p1, (double *)yg);
+        /* serial, like Conv's im2col: OpenBLAS's spinning threads already occupy the cores */
+        if (dtype == OD_DTYPE_FLOAT) od_col2im_f32(NULL, col, Mg, &g, p0, p1, (float *)yg);
+        else od_col2im_f64(NULL, col, Mg, &g, p0, p1, (double *)yg);
       }
     }
   free(col);

@@ -73,34 +73,34 @@ enum od_status ew_bcast_run_half(struct od_pool *pool, struct od_tensor *y, int 
  * name is a static ew_bcast_fn. */
 #define EW_BIN_LOOP(name, TA, TB, TY, EXPR)                                                          \
   static void name(void *y_, const void *const *x, const int64_t *step, int64_t n, const void *p_) { \
-    const TA *a = x[0];                                                                           \
-    const TB *b = x[1];                                                                           \
-    TY *y = y_;                                                                                   \
-    (void)p_;                                                                                     \
-    if (step[0] && step[1]) {                                                                     \
-      for (int64_t i = 0; i < n; i++) {                                                           \
-        const TA av = a[i];                                                                       \
-        const TB bv = b[i];                                                                       \
-        y[i] = (TY)(EXPR);                                                                        \
-      }                                                                                           \
-    } else if (step[0]) {                                                                         \
-      const TB bv = b[0];                                                                         \
-      for (int64_t i = 0; i < n; i++) {                                                           \
-        const TA av = a[i];                                                                       \
-        y[i] = (TY)(EXPR);                                                                        \
-      }                                                                                           \
-    } else if (step[1]) {                                                                         \
-      const TA av = a[0];                                                                         \
-      for (int64_t i = 0; i < n; i++) {                                                           \
-        const TB bv = b[i];                                                                       \
-        y[i] = (TY)(EXPR);                                                                        \
-      }                                                                                           \
-    } else {                                                                                      \
-      const TA av = a[0];                                                                         \
-      const TB bv = b[0];                                                                         \
-      const TY v = (TY)(EXPR);                                                                    \
-      for (int64_t i = 0; i < n; i++) y[i] = v;                                                   \
-    }                                                                                             \
+    const TA *a = x[0];                                                                              \
+    const TB *b = x[1];                                                                              \
+    TY *y = y_;                                                                                      \
+    (void)p_;                                                                                        \
+    if (step[0] && step[1]) {                                                                        \
+      for (int64_t i = 0; i < n; i++) {                                                              \
+        const TA av = a[i];                                                                          \
+        const TB bv = b[i];                                                                          \
+        y[i] = (TY)(EXPR);                                                                           \
+      }                                                                                              \
+    } else if (step[0]) {                                                                            \
+      const TB bv = b[0];                                                                            \
+      for (int64_t i = 0; i < n; i++) {                                                              \
+        const TA av = a[i];                                                                          \
+        y[i] = (TY)(EXPR);                                                                           \
+      }                                                                                              \
+    } else if (step[1]) {                                                                            \
+      const TA av = a[0];                                                                            \
+      for (int64_t i = 0; i < n; i++) {                                                              \
+        const TB bv = b[i];                                                                          \
+        y[i] = (TY)(EXPR);                                                                           \
+      }                                                                                              \
+    } else {                                                                                         \
+      const TA av = a[0];                                                                            \
+      const TB bv = b[0];                                                                            \
+      const TY v = (TY)(EXPR);                                                                       \
+      for (int64_t i = 0; i < n; i++) y[i] = v;                                                      \
+    }                                                                                                \
   }
 
 /* infer helper: out = numpy broadcast of the shapes of in[first .. first+count). */

@@ -365,10 +365,9 @@ static void reduce_rows_f32(void *vt, int64_t begin, int64_t end) {
   const struct reduce_layout *L = t->L;
   const float *x = t->x;
   float *y = t->y;
-  int64_t outer = L->n_out / L->inner, nblk = (L->inner + REDUCE_BLOCK - 1) / REDUCE_BLOCK, r = L->r;
+  int64_t nblk = (L->inner + REDUCE_BLOCK - 1) / REDUCE_BLOCK, r = L->r;
   double acc[REDUCE_BLOCK];
   float m[REDUCE_BLOCK];
-  (void)outer;
   for (int64_t w = begin; w < end; w++) {
     int64_t a = w / nblk, i0 = (w % nblk) * REDUCE_BLOCK;
     int64_t nb = L->inner - i0 < REDUCE_BLOCK ? L->inner - i0 : REDUCE_BLOCK;

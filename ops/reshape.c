@@ -207,7 +207,8 @@ static enum od_status squeeze_parse(const struct od_node *node, void *attrs, str
 }
 
 /* The axes (attribute before 13, input 1 from 13), normalised against rank r, as a bit mask.
- * *have is false when none are given (Squeeze: every dim of 1). Needs values: *pending. */
+ * *have is false when none (or an empty list) are given (Squeeze: every dim of 1). Needs values:
+ * *pending. */
 static enum od_status squeeze_axes(struct od_infer_ctx *ctx, int r, unsigned *mask, bool *have, bool *pending) {
   const struct squeeze_attrs *a = ctx->attrs;
   int64_t axes[OD_MAX_DIMS];
@@ -227,6 +228,7 @@ static enum od_status squeeze_axes(struct od_infer_ctx *ctx, int r, unsigned *ma
     *have = true;
     OD_TRY(read_ints_input(&ctx->in[1], "axes", axes, OD_MAX_DIMS, &n, ctx->err));
   }
+  if (n == 0) *have = false; /* empty axes: as if absent (onnxruntime does the same) */
   for (int i = 0; i < n; i++) {
     int ax;
     OD_TRY(od_axis_normalize(axes[i], r, "axes value", &ax, ctx->err));

@@ -19,7 +19,8 @@
  * pixel is floor(x_original) when the axis is upsampled, ceil(x_original) when downsampled.
  *
  * Output shape: sizes when given (adjusted by keep_aspect_ratio_policy), else
- * floor(input_dim * scale), as the ONNX reference implementation computes it (roi does not enter).
+ * floor(input_dim * scale) with the product in float32 as onnxruntime computes it (roi does not
+ * enter, as in onnxruntime and the ONNX reference implementation).
  *
  * Interpolation is separable: for each resized axis a table gives, per output position, the first
  * input index and n weights (n = 1 nearest, 2 linear, 4 cubic, more with antialias when
@@ -150,10 +151,9 @@ static enum od_status resize_parse(const struct od_node *n, void *vattrs, struct
                                      "align_corners",      "asymmetric",           "tf_half_pixel_for_nn",
                                      "tf_crop_and_resize"};
   OD_TRY(parse_enum(n, "coordinate_transformation_mode", "half_pixel", ctms, 7, &v, err));
+  /* accepted at every opset from 11 on, as onnxruntime does (tf_half_pixel_for_nn left the spec
+   * at 13, half_pixel_symmetric entered at 19) */
   a->ctm = (enum resize_ctm)v;
-  if ((a->ctm == CTM_TF_HALF_PIXEL_FOR_NN && n->opset >= 13) || (a->ctm == CTM_HALF_PIXEL_SYMMETRIC && n->opset < 19))
-    return od_err_set(err, OD_ERR_INVALID_MODEL, "coordinate_transformation_mode '%s' does not exist at opset %lld",
-                      ctms[v], (long long)n->opset);
   static const char *const nms[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
   OD_TRY(parse_enum(n, "nearest_mode", "round_prefer_floor", nms, 4, &v, err));
   a->nearest = (enum resize_nearest)v;
@@ -280,7 +280,9 @@ static enum od_status resize_make_plan(const struct resize_attrs *a, const struc
     for (int d = 0; d < r; d++) {
       struct resize_axis *ax = &p->ax[d];
       ax->width = ax->scale * (double)ax->in;
-      ax->out = (int64_t)floor(ax->width);
+      /* the product in float32, as onnxruntime computes it: 2.3f * 10 gives 23 (in double,
+       * 22.9999995 would floor to 22, as the ONNX reference and shape inference do) */
+      ax->out = (int64_t)floorf((float)ax->scale * (float)ax->in);
     }
   if (roi && a->ctm == CTM_TF_CROP_AND_RESIZE && need_roi) {
     int want = 2 * n_axes;
@@ -297,7 +299,8 @@ static enum od_status resize_make_plan(const struct resize_attrs *a, const struc
   }
   for (int d = 0; d < r; d++) {
     struct resize_axis *ax = &p->ax[d];
-    bool trivial_roi = a->ctm != CTM_TF_CROP_AND_RESIZE || (fabs(ax->roi_start) <= 1e-9 && fabs(ax->roi_end - 1.0) <= 1e-9);
+    bool trivial_roi = a->ctm != CTM_TF_CROP_AND_RESIZE ||
+                       (fabs(ax->roi_start) <= 1e-9 && fabs(ax->roi_end - 1.0) <= 1e-9);
     ax->resized = !(fabs(ax->scale - 1.0) <= 1e-9 && ax->out == ax->in && trivial_roi);
     if (ax->resized && ax->in == 0 && ax->out > 0)
       return od_err_set(err, OD_ERR_SHAPE, "cannot resize the empty axis %d of %s to %lld", d,
@@ -598,46 +601,108 @@ struct interp1d_job {
 };
 
 #define INTERP_KERNELS(T, WF)                                                                       \
+  /* Horizontal pass of one input row into dst (OW values). */                                      \
+  static void interp_row_##T(const T *src, T *dst, const struct resize_table *tw, int64_t OW) {     \
+    int nw = tw->n;                                                                                 \
+    if (nw == 2) {                                                                                  \
+      for (int64_t ox = 0; ox < OW; ox++)                                                           \
+        dst[ox] = tw->WF[2 * ox] * src[tw->idx[2 * ox]] + tw->WF[2 * ox + 1] * src[tw->idx[2 * ox + 1]]; \
+      return;                                                                                       \
+    }                                                                                               \
+    for (int64_t ox = 0; ox < OW; ox++) {                                                           \
+      const int64_t *xi = tw->idx + ox * nw;                                                        \
+      const T *wx = tw->WF + ox * nw;                                                               \
+      T s = 0;                                                                                      \
+      for (int k = 0; k < nw; k++) s += wx[k] * src[xi[k]];                                         \
+      dst[ox] = s;                                                                                  \
+    }                                                                                               \
+  }                                                                                                 \
+  /* Rows [begin, end) of the [outer * OH] output rows: each output row is the weighted sum of nh  \
+   * horizontally resized input rows, kept in a small direct-mapped cache (slot = y % nh) so that  \
+   * consecutive output rows sharing input rows resize them once. */                                \
   static void interp2d_rows_##T(void *vj, int64_t begin, int64_t end) {                             \
     const struct interp2d_job *j = vj;                                                              \
     const struct resize_table *th = j->th, *tw = j->tw;                                             \
-    int nh = th->n, nw = tw->n;                                                                     \
+    int nh = th->n;                                                                                 \
+    int64_t OW = j->OW;                                                                             \
+    T *cache = NULL;                                                                                \
+    int64_t *tag = NULL;                                                                            \
+    const T **rowp = NULL;                                                                          \
+    if (nh > 1) {                                                                                   \
+      cache = malloc((size_t)nh * (size_t)OW * sizeof(T));                                          \
+      tag = malloc((size_t)nh * sizeof *tag);                                                       \
+      rowp = malloc((size_t)nh * sizeof *rowp);                                                     \
+      if (!cache || !tag || !rowp) { /* no scratch: one output row at a time through d itself */    \
+        free(cache);                                                                                \
+        free(tag);                                                                                  \
+        free(rowp);                                                                                 \
+        cache = NULL;                                                                               \
+        tag = NULL;                                                                                 \
+        rowp = NULL;                                                                                \
+      }                                                                                             \
+    }                                                                                               \
+    int64_t cur_b = -1;                                                                             \
     for (int64_t row = begin; row < end; row++) {                                                   \
       int64_t b = row / j->OH, oy = row % j->OH;                                                    \
-      T *d = (T *)j->dst + row * j->OW;                                                             \
+      T *d = (T *)j->dst + row * OW;                                                                \
       if (th->ex && th->ex[oy]) {                                                                   \
-        for (int64_t ox = 0; ox < j->OW; ox++) d[ox] = (T)j->ev;                                    \
+        for (int64_t ox = 0; ox < OW; ox++) d[ox] = (T)j->ev;                                       \
         continue;                                                                                   \
       }                                                                                             \
       const T *plane = (const T *)j->src + b * j->H * j->W;                                         \
       const int64_t *yi = th->idx + oy * nh;                                                        \
       const T *wy = th->WF + oy * nh;                                                               \
-      if (nh == 2 && nw == 2) { /* bilinear */                                                      \
-        const T *r0 = plane + yi[0] * j->W, *r1 = plane + yi[1] * j->W;                             \
-        T wy0 = wy[0], wy1 = wy[1];                                                                 \
-        for (int64_t ox = 0; ox < j->OW; ox++) {                                                    \
-          int64_t x0 = tw->idx[2 * ox], x1 = tw->idx[2 * ox + 1];                                   \
-          T wx0 = tw->WF[2 * ox], wx1 = tw->WF[2 * ox + 1];                                         \
-          d[ox] = wy0 * (wx0 * r0[x0] + wx1 * r0[x1]) + wy1 * (wx0 * r1[x0] + wx1 * r1[x1]);        \
+      if (nh == 1) { /* H not resized */                                                            \
+        interp_row_##T(plane + yi[0] * j->W, d, tw, OW);                                            \
+      } else if (cache) {                                                                           \
+        if (b != cur_b) {                                                                           \
+          for (int i = 0; i < nh; i++) tag[i] = -1;                                                 \
+          cur_b = b;                                                                                \
+        }                                                                                           \
+        for (int i = 0; i < nh; i++) {                                                              \
+          int64_t y = yi[i], slot = y % nh;                                                         \
+          T *c = cache + slot * OW;                                                                 \
+          if (tag[slot] != y) {                                                                     \
+            interp_row_##T(plane + y * j->W, c, tw, OW);                                            \
+            tag[slot] = y;                                                                          \
+          }                                                                                         \
+          rowp[i] = c;                                                                              \
+        }                                                                                           \
+        if (nh == 2) {                                                                              \
+          const T *r0 = rowp[0], *r1 = rowp[1];                                                     \
+          T w0 = wy[0], w1 = wy[1];                                                                 \
+          for (int64_t ox = 0; ox < OW; ox++) d[ox] = w0 * r0[ox] + w1 * r1[ox];                    \
+        } else {                                                                                    \
+          const T *r0 = rowp[0];                                                                    \
+          T w0 = wy[0];                                                                             \
+          for (int64_t ox = 0; ox < OW; ox++) d[ox] = w0 * r0[ox];                                  \
+          for (int i = 1; i < nh; i++) {                                                            \
+            const T *ri = rowp[i];                                                                  \
+            T wi = wy[i];                                                                           \
+            for (int64_t ox = 0; ox < OW; ox++) d[ox] += wi * ri[ox];                               \
+          }                                                                                         \
         }                                                                                           \
       } else {                                                                                      \
-        for (int64_t ox = 0; ox < j->OW; ox++) {                                                    \
-          const int64_t *xi = tw->idx + ox * nw;                                                    \
-          const T *wx = tw->WF + ox * nw;                                                           \
+        for (int64_t ox = 0; ox < OW; ox++) {                                                       \
+          const int64_t *xi = tw->idx + ox * tw->n;                                                 \
+          const T *wx = tw->WF + ox * tw->n;                                                        \
           T acc = 0;                                                                                \
           for (int i = 0; i < nh; i++) {                                                            \
             const T *rw = plane + yi[i] * j->W;                                                     \
             T s = 0;                                                                                \
-            for (int k = 0; k < nw; k++) s += wx[k] * rw[xi[k]];                                    \
+            for (int k = 0; k < tw->n; k++) s += wx[k] * rw[xi[k]];                                 \
             acc += wy[i] * s;                                                                       \
           }                                                                                         \
           d[ox] = acc;                                                                              \
         }                                                                                           \
       }                                                                                             \
       if (tw->ex)                                                                                   \
-        for (int64_t ox = 0; ox < j->OW; ox++)                                                      \
+        for (int64_t ox = 0; ox < OW; ox++)                                                         \
           if (tw->ex[ox]) d[ox] = (T)j->ev;                                                         \
     }                                                                                               \
+    free(cache);                                                                                    \
+    free(tag);                                                                                      \
+    free(rowp);                                                                                     \
   }                                                                                                 \
   static void interp1d_rows_##T(void *vj, int64_t begin, int64_t end) {                             \
     const struct interp1d_job *j = vj;                                                              \
@@ -671,6 +736,7 @@ static enum od_status resize_interp(const struct od_tensor *X, struct od_tensor 
                                     const struct resize_table *tab, double ev, struct od_pool *pool,
                                     struct od_err *err) {
   int r = X->rank;
+  if (r < 1 || r > OD_MAX_DIMS) return od_err_set(err, OD_ERR_INTERNAL, "rank %d", r);
   bool dbl = X->dtype == OD_DTYPE_DOUBLE;
   size_t es = dbl ? sizeof(double) : sizeof(float);
   bool only_last2 = true;

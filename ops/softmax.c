@@ -84,43 +84,84 @@ struct softmax_task {
   bool log;
 };
 
-/* exp for float softmax, written so that loops over it vectorise (no libm call): exp(x) =
- * 2^n * exp(r), n = round(x / ln 2) (by the 1.5 * 2^23 rounding trick), r = x - n ln 2 in
- * [-ln2/2, ln2/2] (ln 2 split in two for precision), exp(r) by the degree-7 Taylor-like minimax
- * polynomial of Cephes' expf (relative error ~1e-7). Inputs below -87.33 (where 2^n would leave
- * the normal range; -inf from attention masks) give exactly 0; inputs are <= 0 in softmax. */
-static inline float softmax_expf(float x) {
-  float xc = x < -87.33654f ? -87.33654f : (x > 88.37626f ? 88.37626f : x);
-  float t = xc * 1.44269504088896341f + 12582912.0f;
-  float n = t - 12582912.0f;
-  float r = xc - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t bits;
-  memcpy(&bits, &t, sizeof bits);
-  int32_t e = ((bits - 0x4B400000) + 127) << 23; /* bits(t) = bits(1.5 * 2^23) + n */
-  float scale;
-  memcpy(&scale, &e, sizeof scale);
-  return x < -87.33654f ? 0.0f : p * scale;
+/* ---- exp ------------------------------------------------------------------------------------ */
+
+/* exp for float softmax, four lanes at a time with GCC/Clang vector extensions (plain C loops with
+ * selects do not vectorise at -O2): exp(x) = 2^n * exp(r), n = round(x / ln 2) by the 1.5 * 2^23
+ * rounding trick, r = x - n ln 2 in [-ln2/2, ln2/2] (ln 2 split in two for precision), exp(r) by
+ * the degree-7 polynomial of Cephes' expf (relative error ~1e-7), 2^n built in the exponent bits.
+ * Inputs below -87.33 (where 2^n leaves the normal range; -inf from attention masks) give exactly
+ * 0; softmax only passes x - max <= 0. NaN inputs are not propagated (the max would be NaN). */
+typedef float softmax_v4f __attribute__((vector_size(16)));
+typedef int32_t softmax_v4i __attribute__((vector_size(16)));
+
+#define SOFTMAX_SPLAT(a) ((softmax_v4f){(a), (a), (a), (a)})
+#define SOFTMAX_EXP_LO (-87.33654f)
+#define SOFTMAX_EXP_HI 88.37626f
+
+static inline softmax_v4f softmax_vsel(softmax_v4i mask, softmax_v4f a, softmax_v4f b) {
+  return (softmax_v4f)((mask & (softmax_v4i)a) | (~mask & (softmax_v4i)b));
 }
 
-static inline double softmax_exp(double x) { return exp(x); }
+static inline softmax_v4f softmax_exp4(softmax_v4f x) {
+  softmax_v4f lo = SOFTMAX_SPLAT(SOFTMAX_EXP_LO), hi = SOFTMAX_SPLAT(SOFTMAX_EXP_HI);
+  softmax_v4f xc = softmax_vsel(x < lo, lo, x);
+  xc = softmax_vsel(xc > hi, hi, xc);
+  softmax_v4f magic = SOFTMAX_SPLAT(12582912.0f); /* 1.5 * 2^23 */
+  softmax_v4f t = xc * SOFTMAX_SPLAT(1.44269504088896341f) + magic;
+  softmax_v4f n = t - magic;
+  softmax_v4f r = xc - n * SOFTMAX_SPLAT(0.693359375f);
+  r = r + n * SOFTMAX_SPLAT(2.12194440e-4f);
+  softmax_v4f p = SOFTMAX_SPLAT(1.9875691500e-4f);
+  p = p * r + SOFTMAX_SPLAT(1.3981999507e-3f);
+  p = p * r + SOFTMAX_SPLAT(8.3334519073e-3f);
+  p = p * r + SOFTMAX_SPLAT(4.1665795894e-2f);
+  p = p * r + SOFTMAX_SPLAT(1.6666665459e-1f);
+  p = p * r + SOFTMAX_SPLAT(5.0000001201e-1f);
+  p = p * r * r + r + SOFTMAX_SPLAT(1.0f);
+  softmax_v4i e = (((softmax_v4i)t - 0x4B400000) + 127) << 23; /* bits(t) = bits(1.5 * 2^23) + n */
+  softmax_v4f res = p * (softmax_v4f)e;
+  return (softmax_v4f)((softmax_v4i)res & (x >= lo));
+}
 
-/* SOFTMAX_DEFINE(NAME, T, EXP) generates:
- *   softmax_rows_<NAME>: work items are rows (inner == 1): contiguous max, exp, sum, scale, each
- *                        a simple loop (four partial max/sum accumulators break the dependency
- *                        chains; sums in double).
+/* y[i] = exp(x[i] - (m ? m[i] : m0)), i in [0, n); the tail goes through the same 4-lane code. */
+static void softmax_exp_sub_f32(const float *x, const float *m, float m0, float *y, int64_t n) {
+  int64_t n4 = n & ~(int64_t)3;
+  softmax_v4f v, mv = SOFTMAX_SPLAT(m0);
+  for (int64_t i = 0; i < n4; i += 4) {
+    memcpy(&v, x + i, sizeof v);
+    if (m) memcpy(&mv, m + i, sizeof mv);
+    v = softmax_exp4(v - mv);
+    memcpy(y + i, &v, sizeof v);
+  }
+  if (n4 < n) {
+    float xt[4] = {0, 0, 0, 0}, mt[4] = {m0, m0, m0, m0}, yt[4];
+    for (int64_t i = n4; i < n; i++) {
+      xt[i - n4] = x[i];
+      if (m) mt[i - n4] = m[i];
+    }
+    memcpy(&v, xt, sizeof v);
+    memcpy(&mv, mt, sizeof mv);
+    v = softmax_exp4(v - mv);
+    memcpy(yt, &v, sizeof v);
+    for (int64_t i = n4; i < n; i++) y[i] = yt[i - n4];
+  }
+}
+
+static void softmax_exp_sub_f64(const double *x, const double *m, double m0, double *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = exp(x[i] - (m ? m[i] : m0));
+}
+
+/* ---- kernels ---------------------------------------------------------------------------------- */
+
+/* SOFTMAX_DEFINE(NAME, T) generates:
+ *   softmax_rows_<NAME>: work items are rows (inner == 1): max (four partial maxima), exp into y,
+ *                        sum (in double, four partial sums), then scale (or x - max - log sum).
  *   softmax_cols_<NAME>: work items are (outer index, block of SOFTMAX_BLOCK inner positions)
- *                        (inner > 1): the same passes done for a block of inner positions at
- *                        once, walking the n rows in memory order. */
+ *                        (inner > 1): the same passes for a block of inner positions at once,
+ *                        walking the n rows in memory order. */
 #define SOFTMAX_BLOCK 256
-#define SOFTMAX_DEFINE(NAME, T, EXP)                                                          \
+#define SOFTMAX_DEFINE(NAME, T)                                                               \
   static void softmax_rows_##NAME(void *vt, int64_t begin, int64_t end) {                     \
     const struct softmax_task *t = vt;                                                        \
     int64_t n = t->n, n4 = n & ~(int64_t)3;                                                   \
@@ -133,10 +174,7 @@ static inline double softmax_exp(double x) { return exp(x); }
       for (int64_t j = n4; j < n; j++) mm[0] = x[j] > mm[0] ? x[j] : mm[0];                   \
       T m = mm[0];                                                                            \
       for (int q = 1; q < 4; q++) m = mm[q] > m ? mm[q] : m;                                  \
-      int64_t n8 = n & ~(int64_t)7; /* fixed-size blocks: unrolled and vectorised at -O2 */   \
-      for (int64_t j = 0; j < n8; j += 8)                                                     \
-        for (int q = 0; q < 8; q++) y[j + q] = EXP(x[j + q] - m);                             \
-      for (int64_t j = n8; j < n; j++) y[j] = EXP(x[j] - m);                                  \
+      softmax_exp_sub_##NAME(x, NULL, m, y, n);                                               \
       double ss[4] = {0, 0, 0, 0};                                                            \
       for (int64_t j = 0; j < n4; j += 4)                                                     \
         for (int q = 0; q < 4; q++) ss[q] += y[j + q];                                        \
@@ -168,12 +206,10 @@ static inline double softmax_exp(double x) { return exp(x); }
       }                                                                                       \
       for (int64_t j = 0; j < n; j++)                                                         \
         for (int64_t i = 0; i < nb; i++) m[i] = x[j * inner + i] > m[i] ? x[j * inner + i] : m[i]; \
-      for (int64_t j = 0; j < n; j++)                                                         \
-        for (int64_t i = 0; i < nb; i++) {                                                    \
-          T e = EXP(x[j * inner + i] - m[i]);                                                 \
-          if (!t->log) y[j * inner + i] = e;                                                  \
-          s[i] += e;                                                                          \
-        }                                                                                     \
+      for (int64_t j = 0; j < n; j++) {                                                       \
+        softmax_exp_sub_##NAME(x + j * inner, m, 0, y + j * inner, nb);                       \
+        for (int64_t i = 0; i < nb; i++) s[i] += y[j * inner + i];                            \
+      }                                                                                       \
       if (t->log) {                                                                           \
         for (int64_t i = 0; i < nb; i++) m[i] += (T)log(s[i]);                                \
         for (int64_t j = 0; j < n; j++)                                                       \
@@ -186,8 +222,8 @@ static inline double softmax_exp(double x) { return exp(x); }
     }                                                                                         \
   }
 
-SOFTMAX_DEFINE(f32, float, softmax_expf)
-SOFTMAX_DEFINE(f64, double, softmax_exp)
+SOFTMAX_DEFINE(f32, float)
+SOFTMAX_DEFINE(f64, double)
 
 static enum od_status softmax_forward_cpu(struct od_kernel_ctx *ctx) {
   const struct softmax_attrs *a = ctx->attrs;

@@ -55,7 +55,9 @@ static enum od_status split_sizes(const struct split_attrs *a, const struct od_n
                                   struct od_err *err) {
   int n_out = node->n_outputs;
   *pending = false;
-  bool input_sizes = n_in >= 2 && split_in && split_in->dtype && (node->opset >= 13 || node->opset < 2);
+  /* an empty 'split' tensor counts as absent (some exporters write one; onnxruntime agrees) */
+  bool input_sizes = n_in >= 2 && split_in && split_in->dtype && (node->opset >= 13 || node->opset < 2) &&
+                     od_tensor_numel(split_in) > 0;
   if (input_sizes) {
     if (!split_in->data) {
       *pending = true;

@@ -15,6 +15,13 @@
  * heavy it is; a derivative column can be added there for backward_cpu. Loops are generated from
  * one expression per op (x: the element, A/B/G: alpha/beta/gamma in the element type), with
  * <tgmath.h> picking expf/exp etc. by type. */
+/* GCC 12's -O2 vectorises only loops whose trip count is a multiple of the vector width
+ * ("very-cheap" cost model), and with -ftrapping-math (its default; clang's is off) it keeps the
+ * compares of `x < 0 ? a : b` as branches. Nothing here reads floating-point exception flags, and
+ * these elementwise loops are where vectorising pays (4-10x on cache-resident tensors). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic", "no-trapping-math")
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <tgmath.h>
@@ -42,34 +49,34 @@ struct unary_def {
 
 /* ---- loops ------------------------------------------------------------------------------------ */
 
-#define UNARY_BODY(T, EXPR)                                           \
-  const T *xs = x_;                                                   \
-  T *ys = y_;                                                         \
-  const struct unary_attrs *p = p_;                                   \
-  const T A = (T)p->alpha, B = (T)p->beta, G = (T)p->gamma;           \
-  (void)A, (void)B, (void)G;                                          \
-  for (int64_t i = 0; i < n; i++) {                                   \
-    const T x = xs[i];                                                \
-    ys[i] = (T)(EXPR);                                                \
+#define UNARY_BODY(T, EXPR)                                 \
+  const T *xs = x_;                                         \
+  T *ys = y_;                                               \
+  const struct unary_attrs *p = p_;                         \
+  const T A = (T)p->alpha, B = (T)p->beta, G = (T)p->gamma; \
+  (void)A, (void)B, (void)G;                                \
+  for (int64_t i = 0; i < n; i++) {                         \
+    const T x = xs[i];                                      \
+    ys[i] = (T)(EXPR);                                      \
   }
 
 /* name_FLOAT and name_DOUBLE from one expression. */
-#define UNARY_FLOAT_LOOPS(name, EXPR)                                                          \
-  static void name##_FLOAT(void *y_, const void *x_, int64_t n, const void *p_) {              \
-    UNARY_BODY(float, EXPR)                                                                    \
-  }                                                                                            \
-  static void name##_DOUBLE(void *y_, const void *x_, int64_t n, const void *p_) {             \
-    UNARY_BODY(double, EXPR)                                                                   \
+#define UNARY_FLOAT_LOOPS(name, EXPR)                                              \
+  static void name##_FLOAT(void *y_, const void *x_, int64_t n, const void *p_) {  \
+    UNARY_BODY(float, EXPR)                                                        \
+  }                                                                                \
+  static void name##_DOUBLE(void *y_, const void *x_, int64_t n, const void *p_) { \
+    UNARY_BODY(double, EXPR)                                                       \
   }
-#define UNARY_INT_LOOP(name, CODE, T, U, EXPR)                                                 \
-  static void name##_##CODE(void *y_, const void *x_, int64_t n, const void *p_) {             \
-    const T *xs = x_;                                                                          \
-    T *ys = y_;                                                                                \
-    (void)p_;                                                                                  \
-    for (int64_t i = 0; i < n; i++) {                                                          \
-      const T x = xs[i];                                                                       \
-      ys[i] = (T)(EXPR);                                                                       \
-    }                                                                                          \
+#define UNARY_INT_LOOP(name, CODE, T, U, EXPR)                                     \
+  static void name##_##CODE(void *y_, const void *x_, int64_t n, const void *p_) { \
+    const T *xs = x_;                                                              \
+    T *ys = y_;                                                                    \
+    (void)p_;                                                                      \
+    for (int64_t i = 0; i < n; i++) {                                              \
+      const T x = xs[i];                                                           \
+      ys[i] = (T)(EXPR);                                                           \
+    }                                                                              \
   }
 
 /* x < 0 rather than x > 0 where it matters, so NaN propagates like numpy's reference. */
@@ -105,10 +112,10 @@ EW_UINT_TYPES(ABS_UINT)
 UNARY_INT_LOOP(not, BOOL, uint8_t, uint8_t, !x)
 
 #define FLOAT_ENTRIES(name) [OD_DTYPE_FLOAT] = name##_FLOAT, [OD_DTYPE_DOUBLE] = name##_DOUBLE
-#define SINT_ENTRIES(name)                                                                   \
+#define SINT_ENTRIES(name)                                                                         \
   [OD_DTYPE_INT8] = name##_INT8, [OD_DTYPE_INT16] = name##_INT16, [OD_DTYPE_INT32] = name##_INT32, \
   [OD_DTYPE_INT64] = name##_INT64
-#define UINT_ENTRIES(name)                                                                        \
+#define UINT_ENTRIES(name)                                                                               \
   [OD_DTYPE_UINT8] = name##_UINT8, [OD_DTYPE_UINT16] = name##_UINT16, [OD_DTYPE_UINT32] = name##_UINT32, \
   [OD_DTYPE_UINT64] = name##_UINT64
 
@@ -176,12 +183,12 @@ static enum od_status unary_forward_cpu(struct od_kernel_ctx *ctx) {
 }
 
 #define FLOAT_DTYPES "float, double, float16, bfloat16"
-#define UNARY_KERNELS(sym, dtype_list)                                                          \
-  const struct od_op_kernels od_kernels_##sym = {.attrs_size = sizeof(struct unary_attrs),      \
-                                                 .parse = unary_parse,                           \
-                                                 .infer = unary_infer,                           \
+#define UNARY_KERNELS(sym, dtype_list)                                                             \
+  const struct od_op_kernels od_kernels_##sym = {.attrs_size = sizeof(struct unary_attrs),         \
+                                                 .parse = unary_parse,                             \
+                                                 .infer = unary_infer,                             \
                                                  .forward = {[OD_DEVICE_CPU] = unary_forward_cpu}, \
-                                                 .flags = OD_OP_FOLDABLE,                        \
+                                                 .flags = OD_OP_FOLDABLE,                          \
                                                  .dtypes = dtype_list};
 
 UNARY_KERNELS(relu, FLOAT_DTYPES ", int8, int16, int32, int64")

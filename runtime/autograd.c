@@ -124,3 +124,23 @@ enum od_status od_program_backward(struct od_program *p, int n_seeds, const int 
   }
   return OD_OK;
 }
+
+int od_program_missing_backward(const struct od_program *p, int *nodes, int max) {
+  int count = 0;
+  for (int i = 0; i < p->g->n_nodes; i++) {
+    const struct prog_node *pn = &p->nodes[i];
+    if (pn->folded || pn->skipped || !pn->op || pn->op->k->backward[p->dev->kind]) continue;
+    const struct od_node *n = pn->node;
+    bool needs = false;
+    for (int k = 0; k < n->n_inputs; k++) {
+      int v = n->inputs[k];
+      needs |= v >= 0 && p->slots[v].requires_grad && !(k < 32 && (pn->op->k->no_grad_inputs >> k) & 1u);
+    }
+    if (!needs) continue;
+    if (count < max) nodes[count] = i;
+    count++;
+  }
+  return count;
+}
+
+size_t od_program_grad_bytes(const struct od_program *p) { return p->grad_bytes; }

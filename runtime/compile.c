@@ -32,6 +32,7 @@ static enum od_status bind_inputs(struct od_program *p, const struct od_tensor *
     const struct od_value *v = &g->values[g->inputs[i]];
     const struct od_tensor *t = &inputs[i];
     char want[256], got[256];
+    if (t->dtype == OD_DTYPE_UNDEFINED) continue; /* not given: fine unless a node reads it */
     if (v->type_kind != OD_TYPE_TENSOR && v->type_kind != OD_TYPE_UNKNOWN)
       return od_err_set(err, OD_ERR_UNSUPPORTED, "input '%s': only tensor inputs are supported", v->name);
     if (!od_dtype_is_supported(t->dtype))
@@ -170,6 +171,11 @@ static enum od_status compile_node(struct od_program *p, int i, struct od_err *e
     if (!pn->attrs) return od_err_set(err, OD_ERR_OOM, "out of memory");
   }
   if (k->parse) OD_TRY(k->parse(n, pn->attrs, err));
+  for (int k = 0; k < n->n_inputs; k++) {
+    int v = n->inputs[k];
+    if (v >= 0 && p->g->values[v].kind == OD_VALUE_INPUT && p->slots[v].kind == SLOT_UNUSED)
+      return od_err_set(err, OD_ERR_INVALID_ARG, "needs graph input '%s', which was not given", p->g->values[v].name);
+  }
   bool needs_values = false;
   if (!input_shapes_known(p, n)) {
     needs_values = true;
@@ -392,6 +398,7 @@ enum od_status od_program_compile(const struct od_graph *g, const struct od_tens
       s->t.rank = val->rank;
       memcpy(s->t.dims, val->dims, sizeof s->t.dims);
       s->t.data = od_value_data(g, val);
+      if (!s->t.data) s->t.data = p->empty; /* an empty tensor is still a known value */
       s->nbytes = val->nbytes;
     }
   }

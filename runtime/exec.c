@@ -81,6 +81,7 @@ enum od_status od_program_run(struct od_program *p, const struct od_tensor *inpu
   const struct od_graph *g = p->g;
   for (int i = 0; i < g->n_inputs; i++) {
     struct slot *s = &p->slots[g->inputs[i]];
+    if (s->kind == SLOT_UNUSED) continue; /* not given at compile time and not needed */
     if (inputs[i].dtype != s->t.dtype || !od_tensor_same_shape(&inputs[i], &s->t)) {
       char a[128], b[128];
       return od_err_set(err, OD_ERR_INVALID_ARG, "input '%s': compiled for %s %s, got %s %s",

@@ -70,6 +70,13 @@ const struct od_tensor *od_program_grad(const struct od_program *p, int value_id
  * op on the way has a backward is checked when od_program_backward runs. */
 bool od_program_requires_grad(const struct od_program *p, int value_id);
 
+/* Nodes that a gradient must flow through (an output takes a gradient) but whose op has no
+ * backward on the program's device: returns how many, and writes up to max node ids. */
+int od_program_missing_backward(const struct od_program *p, int *nodes, int max);
+
+/* Bytes of the internal gradient buffers (backward programs). */
+size_t od_program_grad_bytes(const struct od_program *p);
+
 /* Graph output i after a run (g->outputs[i]); its data is host memory on the CPU device. */
 const struct od_tensor *od_program_output(const struct od_program *p, int i);
 

@@ -75,14 +75,16 @@ enum od_status od_pool_create(int threads, struct od_pool **out, struct od_err *
   }
   for (int i = 1; i < threads; i++) {
     struct worker_arg *wa = malloc(sizeof *wa);
+    if (wa) { /* filled before the thread starts: the worker reads and frees it */
+      wa->p = p;
+      wa->index = i;
+    }
     if (!wa || pthread_create(&p->workers[i - 1], NULL, worker_main, wa) != 0) {
       free(wa);
       p->threads = i; /* destroy joins the ones started */
       od_pool_destroy(p);
       return od_err_set(err, OD_ERR_OOM, "thread pool: cannot start thread %d", i);
     }
-    wa->p = p;
-    wa->index = i;
   }
   *out = p;
   return OD_OK;

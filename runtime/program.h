@@ -46,6 +46,7 @@ struct od_program {
   struct prog_node *nodes; /* one per graph node, in graph order */
   uint8_t *arena;
   size_t arena_bytes;
+  uint64_t empty[8];       /* where known empty values point: data == NULL means "not known" */
   bool backward;           /* compiled for autograd: activations kept */
   const uint8_t *keep;     /* values kept readable (caller's flags; only read during compile) */
   uint8_t *grad_arena;     /* internal gradient buffers (one per requires_grad value) */

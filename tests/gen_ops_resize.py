@@ -17,6 +17,8 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
+ort.set_default_logger_severity(3)  # no shape-inference warnings on stderr
+
 NP2ONNX = {np.float32: TensorProto.FLOAT, np.float64: TensorProto.DOUBLE, np.int32: TensorProto.INT32,
            np.uint8: TensorProto.UINT8, np.int8: TensorProto.INT8, np.int64: TensorProto.INT64}
 C_DTYPE = {np.float32: "OD_DTYPE_FLOAT", np.float64: "OD_DTYPE_DOUBLE", np.int32: "OD_DTYPE_INT32",
@@ -72,6 +74,19 @@ def c_list(vals):
     return "\n    ".join(out)
 
 
+def c_wrap(text, width=96):
+    """Breaks a comma-separated list of {a, b, c} rows into lines."""
+    out, line = [], ""
+    for item in text.split("}, "):
+        item = item if item.endswith("}") else item + "}"
+        if len(line) + len(item) + 2 > width:
+            out.append(line.rstrip())
+            line = ""
+        line += item + ", "
+    out.append(line.rstrip().rstrip(","))
+    return "\n    " + "\n    ".join(out)
+
+
 def c_attr(name, v):
     if isinstance(v, str):
         return f'{{"{name}", OD_ATTR_STRING, 0, 0, "{v}", 0, NULL}}'
@@ -103,6 +118,9 @@ case("r11_nearest_asym_floor_x2", "Resize", 11,
 case("r11_nearest_asym_floor_x1p5", "Resize", 11,
      dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
      [1, 1, 3, 5], F32, [("roi", ([], F32)), ("scales", ([1, 1, 1.5, 1.7], F32))])
+# output length floor(2.3f * 10): 23 in float32 (onnxruntime), 22 in double
+case("r13_linear_scale_2p3", "Resize", 13, dict(mode="linear"),
+     [1, 1, 2, 10], F32, [("roi", None), ("scales", ([1, 1, 1, 2.3], F32))])
 # sizes input (scales given as an empty tensor)
 case("r11_sizes_linear_pytorch", "Resize", 11,
      dict(mode="linear", coordinate_transformation_mode="pytorch_half_pixel"),
@@ -146,6 +164,15 @@ case("r11_tf_crop_and_resize_linear", "Resize", 11,
      dict(mode="linear", coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=-7.0),
      [1, 1, 4, 5], F32, [("roi", ([0, 0, -0.2, 0.3, 1, 1, 0.9, 1.4], F32)), ("scales", ([], F32)),
                          ("sizes", ([1, 1, 6, 3], I64))])
+case("r11_tf_crop_and_resize_nearest", "Resize", 11,
+     dict(mode="nearest", coordinate_transformation_mode="tf_crop_and_resize", extrapolation_value=9.0),
+     [1, 2, 4, 5], F32, [("roi", ([0, 0, -0.3, 0.5, 1, 1, 1.2, 0.9], F32)), ("scales", ([], F32)),
+                         ("sizes", ([1, 2, 5, 4], I64))])
+# several planes through the 2-D path (row cache across plane boundaries), cubic and antialias
+case("r13_cubic_planes", "Resize", 13, dict(mode="cubic"),
+     [2, 2, 7, 6], F32, [("roi", ([], F32)), ("scales", ([1, 1, 0.6, 1.8], F32))])
+case("r18_linear_antialias_planes", "Resize", 18, dict(mode="linear", antialias=1),
+     [1, 3, 8, 9], F32, [("roi", ([], F32)), ("scales", ([1, 1, 0.4, 0.7], F32))])
 # opsets before 11: Resize-10 and Upsample (asymmetric coordinates, legacy nearest rounding)
 case("r10_nearest_up", "Resize", 10, dict(mode="nearest"),
      [1, 1, 3, 4], F32, [("scales", ([1, 1, 2.5, 1.5], F32))])
@@ -168,7 +195,7 @@ def emit_resize():
     print("static const struct resize_case resize_cases[] = {")
     for name, op, opset, attrs, x, extra, y in CASES:
         print(f'  {{"{name}", "{op}", {opset}, {len(attrs)},')
-        print("   {" + ", ".join(c_attr(k, v) for k, v in attrs.items()) + "},")
+        print("   {" + ",\n    ".join(c_attr(k, v) for k, v in attrs.items()) + "},")
         print(f"   {C_DTYPE[x.dtype.type]}, {x.ndim}, {{{', '.join(str(d) for d in x.shape)}}}, {len(extra)},")
         ins = []
         for nm, a in extra:
@@ -177,7 +204,7 @@ def emit_resize():
             else:
                 vals = "(const double[]){" + ", ".join(c_num(v) for v in a.flatten()) + "}" if a.size else "NULL"
                 ins.append(f"{{1, {C_DTYPE[a.dtype.type]}, {a.size}, {vals}}}")
-        print("   {" + ", ".join(ins) + "},")
+        print("   {" + ",\n    ".join(ins) + "},")
         print(f"   {y.ndim}, {{{', '.join(str(d) for d in y.shape)}}},")
         print("   (const double[]){\n    " + c_list(y.flatten()) + "}},")
     print("};")
@@ -235,7 +262,8 @@ def emit_nms():
         print(f"static const float {nm}[] = {{\n    " + c_list(a.flatten()) + "};")
     for name, opset, cpb, vals, y in cases:
         if y.size:
-            print(f"static const int64_t {name}_expected[] = {{" + ", ".join(str(int(v)) for v in y.flatten()) + "};")
+            rows = ", ".join(f"{{{r[0]}, {r[1]}, {r[2]}}}" for r in y.tolist())
+            print(f"static const int64_t {name}_expected[][3] = {{" + c_wrap(rows) + "};")
     print("static const struct nms_case nms_cases[] = {")
     for name, opset, cpb, vals, y in cases:
         bx, sc, mo, iou, st = vals
@@ -246,7 +274,7 @@ def emit_nms():
 
         def opt(v, fmt):
             return "{0, 0}" if v is None else "{1, " + fmt(v.flatten()[0]) + "}"
-        exp = f"{name}_expected" if y.size else "NULL"
+        exp = f"{name}_expected[0]" if y.size else "NULL"
         print(f'  {{"{name}", {opset}, {cpb}, {{{", ".join(str(d) for d in bx.shape)}}}, {sc.shape[1]}, '
               f"{bname}, {sname}, {opt(mo, str)}, {opt(iou, c_num)}, {opt(st, c_num)}, {y.shape[0]}, {exp}}},")
     print("};")

@@ -105,6 +105,7 @@ case("squeeze_v11_attr", "Squeeze", 11, [arange((1, 3, 1), np.float32)], {"axes"
 case("squeeze_v11_noaxes", "Squeeze", 11, [arange((1, 3, 1, 2), np.uint8)])
 case("squeeze_v13_noaxes", "Squeeze", 13, [arange((1, 1), np.float64)])
 case("squeeze_v13_input", "Squeeze", 13, [arange((2, 1, 3), np.int16), i64(1)])
+case("squeeze_v13_empty_axes", "Squeeze", 13, [arange((1, 3, 1), np.float32), np.zeros(0, np.int64)])
 case("unsqueeze_v11_attr", "Unsqueeze", 11, [arange((2, 3), np.float32)], {"axes": [0, 3]})
 case("unsqueeze_v1_attr", "Unsqueeze", 1, [arange((2, 3), np.int64)], {"axes": [1]})
 case("unsqueeze_v13_scalar", "Unsqueeze", 13, [np.array(5.0, np.float32), i64(-1)])
@@ -131,6 +132,7 @@ case("split_v2_attr", "Split", 2, [arange((2, 4), np.float32)], {"axis": 1, "spl
 case("split_v11_equal", "Split", 11, [arange((2, 6), np.int32)], {"axis": -1}, n_out=3)
 case("split_v13_input", "Split", 13, [arange((3, 2), np.int32), i64(2, 0, 1)], n_out=3)
 case("split_v18_num_outputs", "Split", 18, [arange((8,), np.float32)], {"num_outputs": 3}, n_out=3)
+case("split_v13_empty_split", "Split", 13, [arange((4, 3), np.float32), np.zeros(0, np.int64)], n_out=2)
 # Slice: 1 attributes (reference), 10+ inputs, negative steps, INT64_MAX / INT64_MIN, clamping
 x35 = arange((3, 5), np.float32)
 case("slice_v1_attrs", "Slice", 1, [arange((2, 4), np.float32)], {"starts": [1, 0], "ends": [2, 3], "axes": [0, 1]},

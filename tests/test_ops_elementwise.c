@@ -607,7 +607,7 @@ START_TEST(test_broadcast_shapes) {
       {{4, {2, 3, 4, 5}}, {1, {5}}, S0},                    /* row */
       {{4, {2, 3, 4, 5}}, {3, {3, 1, 1}}, S0},              /* per channel */
       {{3, {4, 1, 6}}, {3, {1, 5, 1}}, S0},                 /* outer product */
-      {{4, {1, 3, 1, 5}}, {5, {2, 1, 4, 1, 1}}, S0},        /* both grow, rank differs */
+      {{4, {1, 3, 1, 5}}, {5, {2, 1, 1, 4, 1}}, S0},        /* both grow, rank differs */
       {{2, {1, 1}}, {2, {1, 1}}, S0},                       /* one element */
       {{3, {2, 0, 3}}, {1, {3}}, S0},                       /* empty */
       {{4, {8, 64, 33, 33}}, {3, {64, 1, 1}}, S0},          /* big enough to use the threads */

@@ -88,6 +88,9 @@ static const struct gen_case gen_cases[] = {
     {"squeeze_v13_input", "Squeeze", 13, "ort", 0, NULL, 2, {{OD_DTYPE_INT16, 3, {2, 1, 3}, (const
         int16_t[]){1, 2, 3, 4, 5, 6}}, {OD_DTYPE_INT64, 1, {1}, (const int64_t[]){1LL}}}, 1, {{OD_DTYPE_INT16,
         2, {2, 3}, (const int16_t[]){1, 2, 3, 4, 5, 6}}}},
+    {"squeeze_v13_empty_axes", "Squeeze", 13, "ort", 0, NULL, 2, {{OD_DTYPE_FLOAT, 3, {1, 3, 1}, (const
+        float[]){0.5f, 1.0f, 1.5f}}, {OD_DTYPE_INT64, 1, {0}, (const int64_t[]){0}}}, 1, {{OD_DTYPE_FLOAT, 1,
+        {3}, (const float[]){0.5f, 1.0f, 1.5f}}}},
     {"unsqueeze_v11_attr", "Unsqueeze", 11, "ort", 1, (struct od_attr[]){{.name = "axes", .type =
         OD_ATTR_INTS, .n = 2, .ints = (int64_t[]){0LL, 3LL}}}, 1, {{OD_DTYPE_FLOAT, 2, {2, 3}, (const
         float[]){0.5f, 1.0f, 1.5f, 2.0f, 2.5f, 3.0f}}}, 1, {{OD_DTYPE_FLOAT, 4, {1, 2, 3, 1}, (const
@@ -212,6 +215,10 @@ static const struct gen_case gen_cases[] = {
         OD_ATTR_INT, .i = 3LL}}, 1, {{OD_DTYPE_FLOAT, 1, {8}, (const float[]){0.5f, 1.0f, 1.5f, 2.0f, 2.5f,
         3.0f, 3.5f, 4.0f}}}, 3, {{OD_DTYPE_FLOAT, 1, {3}, (const float[]){0.5f, 1.0f, 1.5f}}, {OD_DTYPE_FLOAT,
         1, {3}, (const float[]){2.0f, 2.5f, 3.0f}}, {OD_DTYPE_FLOAT, 1, {2}, (const float[]){3.5f, 4.0f}}}},
+    {"split_v13_empty_split", "Split", 13, "ort", 0, NULL, 2, {{OD_DTYPE_FLOAT, 2, {4, 3}, (const
+        float[]){0.5f, 1.0f, 1.5f, 2.0f, 2.5f, 3.0f, 3.5f, 4.0f, 4.5f, 5.0f, 5.5f, 6.0f}}, {OD_DTYPE_INT64, 1,
+        {0}, (const int64_t[]){0}}}, 2, {{OD_DTYPE_FLOAT, 2, {2, 3}, (const float[]){0.5f, 1.0f, 1.5f, 2.0f,
+        2.5f, 3.0f}}, {OD_DTYPE_FLOAT, 2, {2, 3}, (const float[]){3.5f, 4.0f, 4.5f, 5.0f, 5.5f, 6.0f}}}},
     {"slice_v1_attrs", "Slice", 1, "ref", 3, (struct od_attr[]){{.name = "starts", .type = OD_ATTR_INTS, .n =
         2, .ints = (int64_t[]){1LL, 0LL}}, {.name = "ends", .type = OD_ATTR_INTS, .n = 2, .ints =
         (int64_t[]){2LL, 3LL}}, {.name = "axes", .type = OD_ATTR_INTS, .n = 2, .ints = (int64_t[]){0LL,

@@ -316,12 +316,12 @@ static void print_summary(FILE *f, const char *name, const struct od_tensor *t) 
   char shape[160];
   fprintf(f, "%s: %s %s", name, od_dtype_name(t->dtype), od_shape_str(t->rank, t->dims, shape, sizeof shape));
   int64_t n = od_tensor_numel(t);
-  if (!od_dtype_is_supported(t->dtype) || !t->data) {
-    fputc('\n', f);
-    return;
-  }
   if (n == 0) {
     fputs("  (empty)\n", f);
+    return;
+  }
+  if (!od_dtype_is_supported(t->dtype) || !t->data) {
+    fputc('\n', f);
     return;
   }
   if (t->dtype == OD_DTYPE_BOOL) {

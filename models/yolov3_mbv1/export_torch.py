@@ -6,7 +6,7 @@ with width multipliers:
   --head-width H   YOLOv3 FPN/head channels (512/256/128 at 1.0) x H; default: the same as --width
 
 Weights are random (seeded) with batch-norm statistics calibrated on a random batch, so every layer
-sees activations of order one, as in a trained network. BatchNormalization nodes are kept (no folding
+sees activations of order one, as in a trained network (see build() for the conditioning). BatchNormalization nodes are kept (no folding
 into the convolutions: a student is trained from this file), like the peer script.
 
 Default (committed, ~2.3 MB): backbone 0.25, head 0.125, input 160x160, opset 11, dynamic N/H/W,
@@ -116,12 +116,16 @@ def make_input(size, batch=1, seed=1):
 def build(width, head_width, size, seed=0):
     torch.manual_seed(seed)
     net = YoloV3(MobileNetV1(width), head_width)
-    # random affine BN parameters, then statistics from one random batch (momentum None = plain average)
+    # random affine BN parameters, then statistics from one random batch (momentum None = plain average).
+    # gamma in [0.5, 1], beta in [0.2, 0.6] (mostly positive, as in trained networks): with zero-mean betas
+    # and gamma up to 1.5 a random BN-ReLU stack is chaotic (a float32 rounding error grows ~15% per
+    # layer: 5e-5 relative at the outputs, torch and ONNX Runtime alike, against a float64 run); with
+    # these it stays at ~5e-6, well under the 1e-4 the tests allow.
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
+                m.weight.uniform_(0.5, 1.0)
+                m.bias.uniform_(0.2, 0.6)
                 m.momentum = None
                 m.reset_running_stats()
         net.train()

@@ -1,0 +1,66 @@
+/* trainer/trainer_internal.h: the trainer's state, shared by trainer.c, loop.c and checkpoint.c. */
+#ifndef OD_TRAINER_INTERNAL_H
+#define OD_TRAINER_INTERNAL_H
+
+#include <stdio.h>
+
+#include "loaders/onnx_import.h"
+#include "runtime/device.h"
+#include "runtime/exec.h"
+#include "runtime/pool.h"
+#include "trainer/adapter.h"
+#include "trainer/data.h"
+#include "trainer/params.h"
+#include "trainer/resolve.h"
+#include "trainer/trainer.h"
+
+#define OD_TRAIN_MAX_INPUTS 64
+#define OD_TRAIN_MAX_SEEDS 64
+#define OD_TRAIN_MAX_SIZES 10 /* 320..608 step 32 */
+
+/* The teacher and student programs compiled for one input size. */
+struct size_prog {
+  int h, w;
+  struct od_program *teacher, *student;
+};
+
+/* One manifest pair, bound. */
+struct pair_rt {
+  const struct od_pair_cfg *cfg;
+  int arity;                          /* tensors per side */
+  struct od_ref_binding tb[2], sb[2]; /* teacher and student values */
+  struct od_adapter_plan ad[2];
+  struct od_tensor s_shape[2], t_shape[2]; /* shapes the adapters were planned for */
+  int seed_index[2];                  /* the student value's gradient seed */
+  float *dA[2];                       /* gradient of the adapted tensor (when an adapter exists) */
+  size_t dA_bytes[2];
+  double last_value;                  /* unweighted loss of the last step */
+};
+
+struct od_trainer {
+  const struct od_manifest *m;
+  struct od_model *teacher, *student;
+  struct od_device *dev;
+  struct od_pool *pool;
+  struct od_params params;
+  uint8_t *trainable;                 /* student value flags */
+  uint8_t *t_keep, *s_keep;           /* values the pairs read */
+  int t_input, s_input;               /* the graph inputs the images feed */
+  int channels, h, w;                 /* the largest training input */
+  struct pair_rt *pairs;
+  int n_pairs;
+  int seeds[OD_TRAIN_MAX_SEEDS];      /* distinct student values that receive a loss gradient */
+  void *seed_grads[OD_TRAIN_MAX_SEEDS];
+  size_t seed_bytes[OD_TRAIN_MAX_SEEDS];
+  int n_seeds;
+  struct size_prog progs[OD_TRAIN_MAX_SIZES];
+  int n_progs;
+  struct od_data *data;
+  int64_t step;                       /* steps done */
+  double last_loss, last_lr, last_grad_norm;
+};
+
+/* The programs for input size h x w (compiled on first use, cached). */
+enum od_status od_trainer_program(struct od_trainer *t, int h, int w, struct size_prog **out, struct od_err *err);
+
+#endif
