@@ -19,7 +19,12 @@
  *   14:   'training_mode'; outputs Y, running_mean, running_var (the latter two only in training).
  *   15:   scale/B (T1) and mean/var (T2) may have a dtype other than X's.
  * Outside training the extra outputs are not valid ONNX; we still fill running mean/var with the
- * inputs (nothing changes them) and reject saved_mean/saved_var. */
+ * inputs (nothing changes them) and reject saved_mean/saved_var.
+ * When the executor compiles for training (od_compile_opts.training), the running statistics are
+ * also written back in place into inputs mean and var: they are the model's state.
+ *
+ * Backward (float, double): dX, dscale, dB, in inference mode (affine) or training mode (through
+ * the batch statistics); see bn_backward_cpu. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -209,6 +214,117 @@ static enum od_status bn_forward_cpu(struct od_kernel_ctx *ctx) {
       od_tensor_set_f64(o, f, v);
     }
   }
+  /* Compiled for training (the executor's flag, not the attribute alone): the running statistics
+   * are state, updated in place in inputs mean and var (after the outputs above read them). */
+  if (ctx->training)
+    for (int64_t f = 0; f < F; f++) {
+      od_tensor_set_f64(ctx->in[3], f, od_tensor_get_f64(mean, f) * mom + bmean[f] * (1 - mom));
+      od_tensor_set_f64(ctx->in[4], f, od_tensor_get_f64(var, f) * mom + bvar[f] * (1 - mom));
+    }
+  free(buf);
+  return OD_OK;
+}
+
+/* ---- backward ---- */
+
+/* Per statistic f, with inv = 1 / sqrt(var + epsilon), xhat = (X - mean) * inv, Y = scale * xhat + B
+ * and the sums S1 = sum dY, S2 = sum dY * xhat over the m = N * P elements of f:
+ *   term 1: dB[f]     += S1
+ *   term 2: dscale[f] += S2
+ *   term 3 (inference: mean and var are constants): dX += dY * scale * inv
+ *   term 3 (training: mean and var are the batch statistics of X, so dX also flows through them):
+ *           dX += scale * inv / m * (m * dY - S1 - xhat * S2)
+ * mean and var (inputs 3, 4) are state and take no gradient; nor do the optional outputs. */
+struct bn_bwd_job {
+  int dtype;
+  const void *x, *dy;
+  void *dx;                      /* NULL: not wanted */
+  const double *mean, *inv, *scale;
+  double *s1, *s2;               /* per statistic */
+  int64_t N, F, P;
+  bool training;
+};
+
+static void bn_bwd(void *ctx, int64_t begin, int64_t end) {
+  const struct bn_bwd_job *j = ctx;
+  double m = (double)(j->N * j->P);
+  for (int64_t f = begin; f < end; f++) {
+    double mu = j->mean[f], inv = j->inv[f], s1 = 0, s2 = 0;
+    for (int64_t n = 0; n < j->N; n++) {
+      int64_t o = (n * j->F + f) * j->P;
+      if (j->dtype == OD_DTYPE_FLOAT) {
+        const float *x = (const float *)j->x + o, *dy = (const float *)j->dy + o;
+        for (int64_t i = 0; i < j->P; i++) {
+          s1 += dy[i];
+          s2 += dy[i] * ((x[i] - mu) * inv);
+        }
+      } else {
+        const double *x = (const double *)j->x + o, *dy = (const double *)j->dy + o;
+        for (int64_t i = 0; i < j->P; i++) {
+          s1 += dy[i];
+          s2 += dy[i] * ((x[i] - mu) * inv);
+        }
+      }
+    }
+    j->s1[f] = s1;
+    j->s2[f] = s2;
+    if (!j->dx) continue;
+    double k = j->scale[f] * inv, c1 = 0, c2 = 0; /* dX = k * dY - c1 - c2 * xhat */
+    if (j->training && m > 0) {
+      c1 = k * s1 / m;
+      c2 = k * s2 / m;
+    }
+    for (int64_t n = 0; n < j->N; n++) {
+      int64_t o = (n * j->F + f) * j->P;
+      if (j->dtype == OD_DTYPE_FLOAT) {
+        const float *x = (const float *)j->x + o, *dy = (const float *)j->dy + o;
+        float *dx = (float *)j->dx + o;
+        for (int64_t i = 0; i < j->P; i++) dx[i] += (float)(k * dy[i] - c1 - c2 * ((x[i] - mu) * inv));
+      } else {
+        const double *x = (const double *)j->x + o, *dy = (const double *)j->dy + o;
+        double *dx = (double *)j->dx + o;
+        for (int64_t i = 0; i < j->P; i++) dx[i] += k * dy[i] - c1 - c2 * ((x[i] - mu) * inv);
+      }
+    }
+  }
+}
+
+static enum od_status bn_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct bn_attrs *a = ctx->attrs;
+  const struct od_tensor *x = ctx->in[0], *scale = ctx->in[1], *dy = ctx->dout[0];
+  struct od_tensor *dx = ctx->din[0], *dscale = ctx->din[1], *dbias = ctx->din[2];
+  if (!dy) return OD_OK; /* only Y is differentiated (the other outputs are statistics) */
+  int64_t F, P;
+  {
+    struct od_tensor in[5];
+    for (int i = 0; i < 5 && i < ctx->n_in; i++) in[i] = *ctx->in[i];
+    OD_TRY(bn_check(a, in, ctx->n_in, &F, &P, ctx->err));
+  }
+  bool training = a->training_mode || ctx->training;
+  int64_t N = x->dims[0];
+  double *buf = malloc(sizeof(double) * (size_t)(6 * F + 1));
+  if (!buf) return od_err_set(ctx->err, OD_ERR_OOM, "BatchNormalization backward: out of memory");
+  double *mean = buf, *var = buf + F, *inv = buf + 2 * F, *sc = buf + 3 * F, *s1 = buf + 4 * F, *s2 = buf + 5 * F;
+  if (training) {
+    /* the batch statistics again (the running ones in inputs 3, 4 were updated in place) */
+    struct bn_stats_job sj = {x, N, F, P, mean, var};
+    od_pool_parallel_for(ctx->pool, F, 16384 / (N * P + 1) + 1, bn_stats, &sj);
+  } else {
+    for (int64_t f = 0; f < F; f++) {
+      mean[f] = od_tensor_get_f64(ctx->in[3], f);
+      var[f] = od_tensor_get_f64(ctx->in[4], f);
+    }
+  }
+  for (int64_t f = 0; f < F; f++) {
+    inv[f] = 1.0 / sqrt(var[f] + (double)a->epsilon);
+    sc[f] = od_tensor_get_f64(scale, f);
+  }
+  struct bn_bwd_job j = {x->dtype, x->data, dy->data, dx ? dx->data : NULL, mean, inv, sc, s1, s2, N, F, P, training};
+  od_pool_parallel_for(ctx->pool, F, 16384 / (N * P + 1) + 1, bn_bwd, &j);
+  for (int64_t f = 0; f < F; f++) {
+    if (dscale) od_tensor_set_f64(dscale, f, od_tensor_get_f64(dscale, f) + s2[f]);
+    if (dbias) od_tensor_set_f64(dbias, f, od_tensor_get_f64(dbias, f) + s1[f]);
+  }
   free(buf);
   return OD_OK;
 }
@@ -218,5 +334,7 @@ const struct od_op_kernels od_kernels_batchnorm = {
     .parse = bn_parse,
     .infer = bn_infer,
     .forward = {[OD_DEVICE_CPU] = bn_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = bn_backward_cpu},
+    .no_grad_inputs = 1u << 3 | 1u << 4, /* mean, var: state */
     .dtypes = "float, double",
 };

@@ -13,7 +13,10 @@
  * output with ldc = O1*..*On. A 1x1 stride-1 unpadded conv skips im2col. OpenBLAS threads the GEMM
  * itself, so im2col stays serial (no oversubscription). Depthwise convs (C/group == 1, 1-D or 2-D)
  * run a direct loop instead, parallel over (image, output channel) planes: a GEMM with one input
- * channel per group would be a matrix-vector product per plane. */
+ * channel per group would be a matrix-vector product per plane.
+ *
+ * Backward (float, double): dX, dW, dB by the same im2col + GEMM tiling (col2im for dX), or direct
+ * loops for depthwise convs; the math is stated above conv_backward_cpu. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,10 +219,205 @@ static enum od_status conv_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* ---- backward ---- */
+
+/* Y = W * col(X) + B per image and group (col = im2col), so with dY (Mg x out_size) per group:
+ *   term 1: dB[m]  += sum over images and output positions of dY[n, m, :]
+ *   term 2: dW_g   += dY_g * col(X_g)^T          (Mg x P) (P x Cg*K)      one GEMM per column tile
+ *   term 3: dX_g   += col2im(W_g^T * dY_g)       (Cg*K x Mg) (Mg x P), then scattered back by the
+ *                                                 adjoint of im2col (col2im adds, so += holds)
+ * A pointwise conv has col = X: term 2 is dY_g X_g^T and term 3 is W_g^T dY_g straight into dX.
+ * Depthwise convs (the forward's direct path) use direct loops instead: term 2 is, per output
+ * channel m and tap, the dot product of dY's plane with the shifted input plane; term 3 scatters
+ * w * dY back into the input plane. */
+
+/* sum_i y[i] * x[i * sx]: one tap's contribution to dW on one output row (depthwise). */
+#define OD_DEFINE_DOT(T, SFX)                                                             \
+  static double dot_##SFX(int64_t n, const T *restrict y, const T *restrict x, int64_t sx) { \
+    double s = 0;                                                                         \
+    if (sx == 1)                                                                          \
+      for (int64_t i = 0; i < n; i++) s += (double)y[i] * x[i];                           \
+    else                                                                                  \
+      for (int64_t i = 0; i < n; i++) s += (double)y[i] * x[i * sx];                      \
+    return s;                                                                             \
+  }
+OD_DEFINE_DOT(float, f32)
+OD_DEFINE_DOT(double, f64)
+
+/* One input/output plane pair of a depthwise conv: dx (may be NULL) += scatter of w * dy, and
+ * dw (may be NULL, k_size values) += the correlation of dy with x. */
+#define OD_DEFINE_DEPTHWISE_BACKWARD(T, SFX)                                                      \
+  static void dw_plane_backward_##SFX(const struct od_conv_geom *g, const T *x, const T *w, const T *dy, \
+                                      T *dx, double *dw) {                                        \
+    bool two = g->nd == 2;                                                                        \
+    int64_t H = two ? g->in[0] : 1, W = g->in[g->nd - 1];                                         \
+    int64_t OH = two ? g->out[0] : 1, OW = g->out[g->nd - 1];                                     \
+    int64_t KH = two ? g->k[0] : 1, KW = g->k[g->nd - 1];                                         \
+    int64_t sh = two ? g->stride[0] : 1, dh = two ? g->dil[0] : 1, ph = two ? g->pad[0] : 0;      \
+    int64_t sw = g->stride[g->nd - 1], dwl = g->dil[g->nd - 1], pw = g->pad[g->nd - 1];           \
+    int64_t lo[OD_DW_MAX_KW], hi[OD_DW_MAX_KW];                                                   \
+    for (int64_t kw = 0; kw < KW; kw++)                                                           \
+      od_conv_valid_range(kw * dwl - pw, sw, W, OW, &lo[kw], &hi[kw]);                            \
+    for (int64_t oh = 0; oh < OH; oh++) {                                                         \
+      const T *dyr = dy + oh * OW;                                                                \
+      for (int64_t kh = 0; kh < KH; kh++) {                                                       \
+        int64_t ih = oh * sh - ph + kh * dh;                                                      \
+        if (ih < 0 || ih >= H) continue;                                                          \
+        for (int64_t kw = 0; kw < KW; kw++) {                                                     \
+          int64_t n = hi[kw] - lo[kw], off = ih * W + lo[kw] * sw + kw * dwl - pw;                 \
+          if (n <= 0) continue;                                                                   \
+          if (dw) dw[kh * KW + kw] += dot_##SFX(n, dyr + lo[kw], x + off, sw);                    \
+          if (dx) {                                                                               \
+            T wv = w[kh * KW + kw], *d = dx + off;                                                \
+            const T *s = dyr + lo[kw];                                                            \
+            if (sw == 1)                                                                          \
+              for (int64_t i = 0; i < n; i++) d[i] += wv * s[i];                                  \
+            else                                                                                  \
+              for (int64_t i = 0; i < n; i++) d[i * sw] += wv * s[i];                             \
+          }                                                                                       \
+        }                                                                                         \
+      }                                                                                           \
+    }                                                                                             \
+  }
+OD_DEFINE_DEPTHWISE_BACKWARD(float, f32)
+OD_DEFINE_DEPTHWISE_BACKWARD(double, f64)
+
+struct dw_bwd_job {
+  const struct od_conv_geom *g;
+  int dtype;
+  const void *x, *w, *dy;
+  void *dx, *dw;           /* either may be NULL */
+  int64_t N, C, M, Mg;
+};
+
+/* dX: input planes [begin, end) of the N * C planes; each gathers from its Mg output channels. */
+static void dw_bwd_dx(void *ctx, int64_t begin, int64_t end) {
+  const struct dw_bwd_job *j = ctx;
+  const struct od_conv_geom *g = j->g;
+  for (int64_t p = begin; p < end; p++) {
+    int64_t n = p / j->C, c = p % j->C;
+    for (int64_t m = c * j->Mg; m < (c + 1) * j->Mg; m++) {
+      size_t xi = (size_t)(p * g->in_size), yi = (size_t)((n * j->M + m) * g->out_size), wi = (size_t)(m * g->k_size);
+      if (j->dtype == OD_DTYPE_FLOAT)
+        dw_plane_backward_f32(g, NULL, (const float *)j->w + wi, (const float *)j->dy + yi, (float *)j->dx + xi, NULL);
+      else
+        dw_plane_backward_f64(g, NULL, (const double *)j->w + wi, (const double *)j->dy + yi, (double *)j->dx + xi,
+                              NULL);
+    }
+  }
+}
+
+/* dW: output channels [begin, end), each summed over the images (in double, then added). */
+static void dw_bwd_dw(void *ctx, int64_t begin, int64_t end) {
+  const struct dw_bwd_job *j = ctx;
+  const struct od_conv_geom *g = j->g;
+  double sum[OD_DW_MAX_KW * OD_DW_MAX_KW]; /* the caller sends kernels up to OD_DW_MAX_KW square */
+  for (int64_t m = begin; m < end; m++) {
+    int64_t c = m / j->Mg;
+    for (int64_t t = 0; t < g->k_size; t++) sum[t] = 0;
+    for (int64_t n = 0; n < j->N; n++) {
+      size_t xi = (size_t)((n * j->C + c) * g->in_size), yi = (size_t)((n * j->M + m) * g->out_size);
+      if (j->dtype == OD_DTYPE_FLOAT)
+        dw_plane_backward_f32(g, (const float *)j->x + xi, NULL, (const float *)j->dy + yi, NULL, sum);
+      else
+        dw_plane_backward_f64(g, (const double *)j->x + xi, NULL, (const double *)j->dy + yi, NULL, sum);
+    }
+    for (int64_t t = 0; t < g->k_size; t++) {
+      if (j->dtype == OD_DTYPE_FLOAT) ((float *)j->dw)[m * g->k_size + t] += (float)sum[t];
+      else ((double *)j->dw)[m * g->k_size + t] += sum[t];
+    }
+  }
+}
+
+/* dB[m] += sum over n and positions of dY[n, m, :] (sums in double). */
+static void bias_grad(int dtype, const void *dy, void *db, int64_t N, int64_t M, int64_t plane) {
+  for (int64_t m = 0; m < M; m++) {
+    double s = 0;
+    for (int64_t n = 0; n < N; n++) {
+      size_t o = (size_t)((n * M + m) * plane);
+      if (dtype == OD_DTYPE_FLOAT)
+        for (int64_t i = 0; i < plane; i++) s += ((const float *)dy)[o + i];
+      else
+        for (int64_t i = 0; i < plane; i++) s += ((const double *)dy)[o + i];
+    }
+    if (dtype == OD_DTYPE_FLOAT) ((float *)db)[m] += (float)s;
+    else ((double *)db)[m] += s;
+  }
+}
+
+static enum od_status conv_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct od_tensor *x = ctx->in[0], *w = ctx->in[1], *dy = ctx->dout[0];
+  const struct od_tensor *b = ctx->n_in > 2 && present(ctx->in[2]) ? ctx->in[2] : NULL;
+  struct od_tensor *dx = ctx->din[0], *dw = ctx->din[1], *db = b ? ctx->din[2] : NULL;
+  const struct od_conv_attrs *a = ctx->attrs;
+  struct od_conv_geom g;
+  if (!dy) return OD_OK;
+  OD_TRY(conv_check(a, x, w, b, &g, ctx->err));
+  int dtype = x->dtype;
+  size_t es = od_dtype_size(dtype);
+  int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], G = a->group, Cg = C / G, Mg = M / G;
+  if (N == 0 || M == 0 || g.out_size == 0) return OD_OK;
+  if (db) bias_grad(dtype, dy->data, db->data, N, M, g.out_size);
+  if (!dx && !dw) return OD_OK;
+
+  if (G > 1 && Cg == 1 && g.nd <= 2 && g.k[g.nd - 1] <= OD_DW_MAX_KW && g.k[0] <= OD_DW_MAX_KW) {
+    struct dw_bwd_job j = {&g, dtype, x->data, w->data, dy->data, dx ? dx->data : NULL, dw ? dw->data : NULL,
+                           N, C, M, Mg};
+    int64_t work = Mg * g.out_size * g.k_size;
+    if (dx) od_pool_parallel_for(ctx->pool, N * C, 16384 / (work + 1) + 1, dw_bwd_dx, &j);
+    if (dw) od_pool_parallel_for(ctx->pool, M, 16384 / (N * g.out_size * g.k_size + 1) + 1, dw_bwd_dw, &j);
+    return OD_OK;
+  }
+
+  int64_t rows = Cg * g.k_size;
+  bool pointwise = od_conv_geom_is_pointwise(&g);
+  int64_t tile = pointwise ? g.out_size : od_conv_col_tile(rows, g.out_size, es);
+  void *col = NULL, *dcol = NULL;
+  if (!pointwise && ((dw && !(col = malloc((size_t)(rows * tile) * es))) ||
+                     (dx && !(dcol = malloc((size_t)(rows * tile) * es))))) {
+    free(col);
+    return od_err_set(ctx->err, OD_ERR_OOM, "Conv backward: out of memory for a %lld x %lld column buffer",
+                      (long long)rows, (long long)tile);
+  }
+  const char *xd = x->data, *wd = w->data, *dyd = dy->data;
+  char *dxd = dx ? dx->data : NULL, *dwd = dw ? dw->data : NULL;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t grp = 0; grp < G; grp++) {
+      size_t xo = (size_t)((n * C + grp * Cg) * g.in_size) * es;   /* (Cg, in...) */
+      size_t wo = (size_t)(grp * Mg * rows) * es;                  /* (Mg, Cg * K) */
+      const char *dyg = dyd + (size_t)((n * M + grp * Mg) * g.out_size) * es; /* (Mg, out...) */
+      if (pointwise) {
+        if (dw) od_gemm(dtype, false, true, Mg, Cg, g.out_size, 1.0, dyg, g.out_size, xd + xo, g.out_size, 1.0,
+                        dwd + wo, Cg);
+        if (dx) od_gemm(dtype, true, false, Cg, g.out_size, Mg, 1.0, wd + wo, Cg, dyg, g.out_size, 1.0, dxd + xo,
+                        g.out_size);
+        continue;
+      }
+      for (int64_t p0 = 0; p0 < g.out_size; p0 += tile) {
+        int64_t p1 = p0 + tile < g.out_size ? p0 + tile : g.out_size, np = p1 - p0;
+        const char *dyt = dyg + (size_t)p0 * es;
+        if (dw) {
+          if (dtype == OD_DTYPE_FLOAT) od_im2col_f32(NULL, (const float *)(xd + xo), Cg, &g, p0, p1, col);
+          else od_im2col_f64(NULL, (const double *)(xd + xo), Cg, &g, p0, p1, col);
+          od_gemm(dtype, false, true, Mg, rows, np, 1.0, dyt, g.out_size, col, np, 1.0, dwd + wo, rows);
+        }
+        if (dx) {
+          od_gemm(dtype, true, false, rows, np, Mg, 1.0, wd + wo, rows, dyt, g.out_size, 0.0, dcol, np);
+          if (dtype == OD_DTYPE_FLOAT) od_col2im_f32(NULL, dcol, Cg, &g, p0, p1, (float *)(dxd + xo));
+          else od_col2im_f64(NULL, dcol, Cg, &g, p0, p1, (double *)(dxd + xo));
+        }
+      }
+    }
+  free(col);
+  free(dcol);
+  return OD_OK;
+}
+
 const struct od_op_kernels od_kernels_conv = {
     .attrs_size = sizeof(struct od_conv_attrs),
     .parse = conv_parse,
     .infer = conv_infer,
     .forward = {[OD_DEVICE_CPU] = conv_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = conv_backward_cpu},
     .dtypes = "float, double",
 };

@@ -12,7 +12,9 @@
  *
  * Algorithm: per image and group, col = W_g^T (M/g*K x C/g) times X_g (C/g x tile of input
  * positions) by one GEMM, then col2im adds the column matrix into Y (pre-filled with B). A 1x1
- * stride-1 unpadded kernel is a single GEMM straight into Y. */
+ * stride-1 unpadded kernel is a single GEMM straight into Y.
+ *
+ * Backward (float, double): im2col of dY, then GEMMs for dX and dW (see above the backward). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,10 +123,77 @@ static enum od_status conv_transpose_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* Backward. The forward is Y_g = col2im(W_g^T X_g) + B per image and group; im2col is the adjoint
+ * of col2im (same geometry), so with dcol = im2col(dY_g) (Mg*K x P):
+ *   term 1: dB[m] += sum over images and output positions of dY[n, m, :]
+ *   term 2: dX_g  += W_g * dcol            (Cg x Mg*K) (Mg*K x P)
+ *   term 3: dW_g  += X_g * dcol^T          (Cg x P) (P x Mg*K)
+ * both one GEMM per column tile, accumulating (beta = 1). A pointwise kernel has dcol = dY_g. */
+static enum od_status conv_transpose_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct od_tensor *x = ctx->in[0], *w = ctx->in[1], *dy = ctx->dout[0];
+  const struct od_tensor *b = ctx->n_in > 2 && present(ctx->in[2]) ? ctx->in[2] : NULL;
+  struct od_tensor *dx = ctx->din[0], *dw = ctx->din[1], *db = b ? ctx->din[2] : NULL;
+  const struct od_conv_attrs *a = ctx->attrs;
+  struct od_conv_geom g;
+  if (!dy) return OD_OK;
+  OD_TRY(conv_transpose_check(a, x, w, b, &g, ctx->err));
+  int dtype = x->dtype;
+  size_t es = od_dtype_size(dtype);
+  int64_t N = x->dims[0], C = x->dims[1], G = a->group, Cg = C / G, Mg = w->dims[1], M = Mg * G;
+  int64_t S = g.out_size, Y = g.in_size;
+  if (db) /* term 1, sums in double */
+    for (int64_t m = 0; m < M; m++) {
+      double s = 0;
+      for (int64_t n = 0; n < N; n++) {
+        size_t o = (size_t)((n * M + m) * Y);
+        if (dtype == OD_DTYPE_FLOAT)
+          for (int64_t i = 0; i < Y; i++) s += ((const float *)dy->data)[o + i];
+        else
+          for (int64_t i = 0; i < Y; i++) s += ((const double *)dy->data)[o + i];
+      }
+      if (dtype == OD_DTYPE_FLOAT) ((float *)db->data)[m] += (float)s;
+      else ((double *)db->data)[m] += s;
+    }
+  if ((!dx && !dw) || N == 0 || M == 0 || S == 0 || Cg == 0) return OD_OK;
+
+  int64_t rows = Mg * g.k_size;
+  bool pointwise = od_conv_geom_is_pointwise(&g);
+  int64_t tile = pointwise ? S : od_conv_col_tile(rows, S, es);
+  void *dcol = NULL;
+  if (!pointwise && !(dcol = malloc((size_t)(rows * tile) * es)))
+    return od_err_set(ctx->err, OD_ERR_OOM, "ConvTranspose backward: out of memory for a %lld x %lld column buffer",
+                      (long long)rows, (long long)tile);
+  const char *xd = x->data, *wd = w->data, *dyd = dy->data;
+  char *dxd = dx ? dx->data : NULL, *dwd = dw ? dw->data : NULL;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t grp = 0; grp < G; grp++) {
+      size_t xo = (size_t)((n * C + grp * Cg) * S) * es;              /* (Cg, S) */
+      size_t wo = (size_t)(grp * Cg * rows) * es;                     /* (Cg, Mg * K) */
+      const char *dyg = dyd + (size_t)((n * M + grp * Mg) * Y) * es;  /* (Mg, Y) */
+      if (pointwise) {
+        if (dx) od_gemm(dtype, false, false, Cg, S, Mg, 1.0, wd + wo, Mg, dyg, S, 1.0, dxd + xo, S);
+        if (dw) od_gemm(dtype, false, true, Cg, Mg, S, 1.0, xd + xo, S, dyg, S, 1.0, dwd + wo, Mg);
+        continue;
+      }
+      for (int64_t p0 = 0; p0 < S; p0 += tile) {
+        int64_t p1 = p0 + tile < S ? p0 + tile : S, np = p1 - p0;
+        if (dtype == OD_DTYPE_FLOAT) od_im2col_f32(NULL, (const float *)dyg, Mg, &g, p0, p1, dcol);
+        else od_im2col_f64(NULL, (const double *)dyg, Mg, &g, p0, p1, dcol);
+        if (dx) od_gemm(dtype, false, false, Cg, np, rows, 1.0, wd + wo, rows, dcol, np, 1.0,
+                        dxd + xo + (size_t)p0 * es, S);
+        if (dw) od_gemm(dtype, false, true, Cg, rows, np, 1.0, xd + xo + (size_t)p0 * es, S, dcol, np, 1.0,
+                        dwd + wo, rows);
+      }
+    }
+  free(dcol);
+  return OD_OK;
+}
+
 const struct od_op_kernels od_kernels_conv_transpose = {
     .attrs_size = sizeof(struct od_conv_attrs),
     .parse = conv_transpose_parse,
     .infer = conv_transpose_infer,
     .forward = {[OD_DEVICE_CPU] = conv_transpose_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = conv_transpose_backward_cpu},
     .dtypes = "float, double",
 };

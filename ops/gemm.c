@@ -12,7 +12,8 @@
  *   11:   C optional (absent = no bias term). Older opsets require it; an old model without C is
  *         accepted the same way.
  *   13:   bfloat16 (not supported here).
- * beta == 0 drops C entirely (so a NaN in C does not leak). */
+ * beta == 0 drops C entirely (so a NaN in C does not leak).
+ * Backward: float and double (dA, dB by GEMM, dC reduced to C's shape; see gemm_backward_cpu). */
 #include <string.h>
 
 #include "ops/attr.h"
@@ -121,10 +122,53 @@ static enum od_status gemm_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* Backward (float, double). With A' = op(A) (M x K), B' = op(B) (K x N) and dY (M x N):
+ *   term 1: dA' = alpha * dY B'^T; stored as dA += that (transA = 0) or its transpose
+ *           alpha * B' dY^T (transA = 1, A is K x M)
+ *   term 2: dB' = alpha * A'^T dY; stored as dB += that (transB = 0) or alpha * dY^T A' (transB = 1)
+ *   term 3: dC  += beta * dY summed over the dims C broadcasts along (C may be a scalar, (N),
+ *           (1, N), (M, 1) or (M, N)).
+ * Terms 1 and 2 are one GEMM each with beta = 1, so they accumulate into dA / dB directly. */
+static enum od_status gemm_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct gemm_attrs *a = ctx->attrs;
+  const struct od_tensor *A = ctx->in[0], *B = ctx->in[1], *dY = ctx->dout[0];
+  const struct od_tensor *C = ctx->n_in > 2 && present(ctx->in[2]) ? ctx->in[2] : NULL;
+  struct od_tensor *dA = ctx->din[0], *dB = ctx->din[1], *dC = C ? ctx->din[2] : NULL;
+  int64_t M, N, K;
+  if (!dY) return OD_OK;
+  OD_TRY(gemm_check(a, A, B, C, &M, &N, &K, ctx->err));
+  int dt = A->dtype;
+  if (dt != OD_DTYPE_FLOAT && dt != OD_DTYPE_DOUBLE)
+    return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "Gemm backward supports float and double, not %s",
+                      od_dtype_name(dt));
+  int64_t lda = A->dims[1] > 0 ? A->dims[1] : 1, ldb = B->dims[1] > 0 ? B->dims[1] : 1, ldy = N > 0 ? N : 1;
+  if (dA) {
+    if (!a->trans_a) od_gemm(dt, false, !a->trans_b, M, K, N, a->alpha, dY->data, ldy, B->data, ldb, 1.0, dA->data, lda);
+    else od_gemm(dt, a->trans_b, true, K, M, N, a->alpha, B->data, ldb, dY->data, ldy, 1.0, dA->data, lda);
+  }
+  if (dB) {
+    if (!a->trans_b) od_gemm(dt, !a->trans_a, false, K, N, M, a->alpha, A->data, lda, dY->data, ldy, 1.0, dB->data, ldb);
+    else od_gemm(dt, true, a->trans_a, N, K, M, a->alpha, dY->data, ldy, A->data, lda, 1.0, dB->data, ldb);
+  }
+  if (dC && a->beta != 0.0) {
+    int64_t st[2], out_dims[2] = {M, N};
+    od_broadcast_strides(C->rank, C->dims, 2, out_dims, st);
+    double beta = a->beta;
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t j = 0; j < N; j++) {
+        int64_t c = i * st[0] + j * st[1], y = i * N + j;
+        if (dt == OD_DTYPE_FLOAT) ((float *)dC->data)[c] += (float)(beta * ((const float *)dY->data)[y]);
+        else ((double *)dC->data)[c] += beta * ((const double *)dY->data)[y];
+      }
+  }
+  return OD_OK;
+}
+
 const struct od_op_kernels od_kernels_gemm = {
     .attrs_size = sizeof(struct gemm_attrs),
     .parse = gemm_parse,
     .infer = gemm_infer,
     .forward = {[OD_DEVICE_CPU] = gemm_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = gemm_backward_cpu},
     .dtypes = "float, double, int32, int64, uint32, uint64",
 };

@@ -8,7 +8,8 @@
  *
  * When B has no batch (or all its batch dims are 1) and A's batch is not broadcast, the whole
  * batch is one GEMM: (batch * M, K) times (K, N) — the usual Linear layer. Otherwise one GEMM per
- * batch element. */
+ * batch element.
+ * Backward: float and double, GEMMs into dA and dB (broadcast batch dims reduced by accumulation). */
 #include "ops/im2col.h"
 #include "ops/op.h"
 
@@ -116,9 +117,63 @@ static enum od_status matmul_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* Backward (float, double). Per batch element t, with A_t (M x K), B_t (K x N), dY_t (M x N):
+ *   term 1: dA[batch of A for t] += dY_t B_t^T     (M x N) (N x K)
+ *   term 2: dB[batch of B for t] += A_t^T dY_t     (K x M) (M x N)
+ * A batch dim that A (or B) broadcasts along maps several t to the same matrix, so the GEMMs'
+ * accumulation (beta = 1) is the reduction over broadcast dims. A 1-D operand is the (1, K) or
+ * (K, 1) matrix of the forward; dY has the same memory layout whether or not the 1 was dropped.
+ * Unbatched B with an unbroadcast batch of A is two GEMMs over the whole batch. */
+static enum od_status matmul_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct od_tensor *A = ctx->in[0], *B = ctx->in[1], *dY = ctx->dout[0];
+  struct od_tensor *dA = ctx->din[0], *dB = ctx->din[1];
+  struct matmul_shape s;
+  if (!dY) return OD_OK;
+  OD_TRY(matmul_shape(A, B, &s, ctx->err));
+  int dt = A->dtype;
+  if (dt != OD_DTYPE_FLOAT && dt != OD_DTYPE_DOUBLE)
+    return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "MatMul backward supports float and double, not %s",
+                      od_dtype_name(dt));
+  size_t es = od_dtype_size(dt);
+  int64_t M = s.M, K = s.K, N = s.N;
+  if (s.nbatch == 0 || M == 0 || N == 0 || K == 0) return OD_OK;
+
+  int64_t a_batch = 1, b_batch = 1;
+  for (int i = 0; i < s.a_batch_rank; i++) a_batch *= A->dims[i];
+  for (int i = 0; i < s.b_batch_rank; i++) b_batch *= B->dims[i];
+  if (b_batch == 1 && a_batch == s.nbatch) {
+    if (dA) od_gemm(dt, false, true, s.nbatch * M, K, N, 1.0, dY->data, N, B->data, N, 1.0, dA->data, K);
+    if (dB) od_gemm(dt, true, false, K, N, s.nbatch * M, 1.0, A->data, K, dY->data, N, 1.0, dB->data, N);
+    return OD_OK;
+  }
+
+  int64_t sa[OD_MAX_DIMS], sb[OD_MAX_DIMS], idx[OD_MAX_DIMS] = {0};
+  od_broadcast_strides(s.a_batch_rank, A->dims, s.batch_rank, s.batch, sa);
+  od_broadcast_strides(s.b_batch_rank, B->dims, s.batch_rank, s.batch, sb);
+  const char *ad = A->data, *bd = B->data, *dyd = dY->data;
+  for (int64_t t = 0; t < s.nbatch; t++) {
+    int64_t ao = 0, bo = 0;
+    for (int i = 0; i < s.batch_rank; i++) {
+      ao += idx[i] * sa[i];
+      bo += idx[i] * sb[i];
+    }
+    const char *dyt = dyd + (size_t)(t * M * N) * es;
+    if (dA) od_gemm(dt, false, true, M, K, N, 1.0, dyt, N, bd + (size_t)(bo * K * N) * es, N, 1.0,
+                    (char *)dA->data + (size_t)(ao * M * K) * es, K);
+    if (dB) od_gemm(dt, true, false, K, N, M, 1.0, ad + (size_t)(ao * M * K) * es, K, dyt, N, 1.0,
+                    (char *)dB->data + (size_t)(bo * K * N) * es, N);
+    for (int i = s.batch_rank - 1; i >= 0; i--) {
+      if (++idx[i] < s.batch[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return OD_OK;
+}
+
 const struct od_op_kernels od_kernels_matmul = {
     .parse = NULL,
     .infer = matmul_infer,
     .forward = {[OD_DEVICE_CPU] = matmul_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = matmul_backward_cpu},
     .dtypes = "float, double, int32, int64, uint32, uint64",
 };

@@ -5,7 +5,11 @@
  * for a suitable view of the input: Transpose permutes strides, Slice multiplies them by steps
  * (negative steps give negative strides, the src pointer points at the first element read),
  * Expand sets broadcast strides to 0, Tile reads a 2r-D view [rep_0, d_0, rep_1, d_1, ...] with
- * strides [0, s_0, 0, s_1, ...], DepthToSpace is a 6-D transpose. */
+ * strides [0, s_0, 0, s_1, ...], DepthToSpace is a 6-D transpose.
+ *
+ * The backward passes of the same ops are the adjoint of that map: od_strided_add accumulates the
+ * output gradient back through the same view (dst = the input gradient viewed with the forward's
+ * src strides), and a 0 stride on the dst side sums over the broadcast dim. */
 #ifndef OD_OPS_TRANSPOSE_H
 #define OD_OPS_TRANSPOSE_H
 
@@ -13,6 +17,7 @@
 #include <stdint.h>
 
 #include "runtime/graph.h"
+#include "runtime/status.h"
 
 struct od_pool;
 
@@ -28,5 +33,16 @@ struct od_pool;
  * NULL (serial). dst and src must not overlap. */
 void od_strided_copy(struct od_pool *pool, size_t es, int rank, const int64_t *dims, void *dst,
                      const int64_t *dst_strides, const void *src, const int64_t *src_strides);
+
+/* Accumulates the rank-D block of shape dims (rank <= OD_STRIDED_MAX_DIMS; rank 0 is one element):
+ *   dst[sum_k i_k * dst_strides[k]] += src[sum_k i_k * src_strides[k]]
+ * for dtype OD_DTYPE_FLOAT or OD_DTYPE_DOUBLE (gradients). Strides count elements and may be
+ * negative on either side; NULL means contiguous row-major. A dst stride of 0 sums over that dim
+ * (sums are formed in double, then added); otherwise distinct index tuples must reach distinct dst
+ * elements (the work is split over them). dst and src must not overlap. Fails with
+ * OD_ERR_UNSUPPORTED for another dtype, naming what. */
+enum od_status od_strided_add(struct od_pool *pool, int dtype, int rank, const int64_t *dims, void *dst,
+                              const int64_t *dst_strides, const void *src, const int64_t *src_strides,
+                              const char *what, struct od_err *err);
 
 #endif

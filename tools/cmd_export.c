@@ -15,9 +15,10 @@
 #include "loaders/onnx_import.h"
 #include "runtime/status.h"
 #include "tools/commands.h"
+#include "trainer/trainer.h"
 
 static const char export_usage[] =
-    "usage: onnx-distill export MODEL.onnx -o OUT.onnx [--external-data auto|always|never] [--threshold BYTES]\n"
+    "usage: onnx-distill export MODEL.onnx|CHECKPOINT_DIR -o OUT.onnx [--external-data auto|always|never] [--threshold BYTES]\n"
     "  --external-data auto    keep each tensor where it was; move tensors of BYTES or more to\n"
     "                          OUT.onnx.data only if the file would pass protobuf's 2 GiB limit (default)\n"
     "  --external-data always  move every tensor of BYTES or more to OUT.onnx.data\n"
@@ -80,7 +81,39 @@ static int parse_args(int argc, char **argv, struct export_args *a) {
 }
 
 /* The model to export. Only ONNX files for now; checkpoints will be recognised here. */
+/* A training checkpoint folder (or its checkpoint.bin): the student it was made from, with the
+ * checkpoint's parameter block (trained weights, running statistics) in place of the file's. */
+static enum od_status load_checkpoint(const char *dir, struct od_model **out, struct od_err *err) {
+  char *student = NULL;
+  uint8_t *data = NULL;
+  size_t bytes = 0;
+  OD_TRY(od_checkpoint_read_student(dir, &student, &data, &bytes, err));
+  struct od_model *m = NULL;
+  enum od_status st = od_model_load(student, &m, err);
+  if (st == OD_OK && bytes != m->graph->param_bytes) {
+    st = od_err_set(err, OD_ERR_INVALID_ARG, "%s: the checkpoint holds %zu bytes of parameters but %s has %zu: the "
+                    "student file changed since training", dir, bytes, student, m->graph->param_bytes);
+  }
+  if (st == OD_OK && bytes) memcpy(m->graph->param_data, data, bytes);
+  free(student);
+  free(data);
+  if (st != OD_OK) {
+    od_model_destroy(m);
+    return st;
+  }
+  *out = m;
+  return OD_OK;
+}
+
 static enum od_status load_source(const char *path, struct od_model **out, struct od_err *err) {
+  struct stat sb;
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return load_checkpoint(path, out, err);
+  size_t n = strlen(path);
+  if (n >= 14 && !strcmp(path + n - 14, "checkpoint.bin")) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", (int)(n > 15 ? n - 15 : 1), n > 15 ? path : ".");
+    return load_checkpoint(dir, out, err);
+  }
   return od_model_load(path, out, err);
 }
 

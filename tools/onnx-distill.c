@@ -19,6 +19,9 @@ static const struct subcommand subcommands[] = {
      "run MODEL.onnx --input NAME=FILE.npy|IMAGE.jpg ... [--output DIR] [--device cpu] [--threads N]\n"
      "      [--size S --mean R,G,B --std R,G,B]    run once; print outputs, write DIR/<output>.npy"},
     {"ops", od_cmd_ops, "ops [--markdown]                  the supported operators, versions, dtypes, devices"},
+    {"bench", od_cmd_bench,
+     "bench MODEL.onnx [--shape NAME=1,3,320,320] [--input NAME=FILE.npy] [--iters N] [--warmup W] [--threads T]\n"
+     "      [--profile] [--json]      inference latency: median/p90 over N runs, per-op profile"},
 };
 
 static void usage(FILE *f) {

@@ -53,6 +53,11 @@ enum od_status od_trainer_export(struct od_trainer *t, const char *path, struct 
 enum od_status od_trainer_save(struct od_trainer *t, const char *dir, struct od_err *err);
 enum od_status od_trainer_load(struct od_trainer *t, const char *dir, struct od_err *err);
 
+/* Reads from the checkpoint in dir the student model's path and its parameter block (trained
+ * values and running statistics) for `onnx-distill export DIR`. Both outputs are malloc'd. */
+enum od_status od_checkpoint_read_student(const char *dir, char **student_path, uint8_t **graph_data,
+                                          size_t *graph_bytes, struct od_err *err);
+
 int64_t od_trainer_step_count(const struct od_trainer *t);
 
 void od_trainer_destroy(struct od_trainer *t);
