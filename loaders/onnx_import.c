@@ -25,7 +25,6 @@ struct builder {
   const Onnx__GraphProto *gp;
   const char *file;
   const char *dir;
-  int values_cap;
   struct od_err *err;
 };
 
@@ -43,53 +42,8 @@ static enum od_status oom(struct builder *b) {
 
 /* ---- value table ------------------------------------------------------------------------ */
 
-static size_t name_hash(const char *s) {
-  size_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
-static enum od_status table_grow(struct builder *b) {
-  struct od_graph *g = b->g;
-  size_t cap = g->name_table_cap ? g->name_table_cap * 2 : 64;
-  int *t = malloc(cap * sizeof *t);
-  if (!t) return oom(b);
-  for (size_t i = 0; i < cap; i++) t[i] = -1;
-  for (int id = 0; id < g->n_values; id++) {
-    size_t i = name_hash(g->values[id].name) & (cap - 1);
-    while (t[i] >= 0) i = (i + 1) & (cap - 1);
-    t[i] = id;
-  }
-  free(g->name_table);
-  g->name_table = t;
-  g->name_table_cap = cap;
-  return OD_OK;
-}
-
-/* Adds a value named name (which must not exist yet) and returns its id in *id. */
 static enum od_status add_value(struct builder *b, const char *name, enum od_value_kind kind, int *id) {
-  struct od_graph *g = b->g;
-  if ((size_t)(g->n_values + 1) * 2 > g->name_table_cap) OD_TRY(table_grow(b));
-  if (g->n_values == b->values_cap) {
-    int cap = b->values_cap ? b->values_cap * 2 : 64;
-    struct od_value *v = realloc(g->values, (size_t)cap * sizeof *v);
-    if (!v) return oom(b);
-    g->values = v;
-    b->values_cap = cap;
-  }
-  struct od_value *v = &g->values[g->n_values];
-  memset(v, 0, sizeof *v);
-  v->name = dup_str(name);
-  if (!v->name) return oom(b);
-  v->kind = kind;
-  v->rank = -1;
-  v->producer = -1;
-  v->source_index = -1;
-  for (int d = 0; d < OD_MAX_DIMS; d++) v->dims[d] = OD_DIM_UNKNOWN;
-  size_t i = name_hash(name) & (g->name_table_cap - 1);
-  while (g->name_table[i] >= 0) i = (i + 1) & (g->name_table_cap - 1);
-  g->name_table[i] = g->n_values;
-  *id = g->n_values++;
+  if (od_graph_add_value(b->g, name, kind, id) != OD_OK) return oom(b);
   return OD_OK;
 }
 

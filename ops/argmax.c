@@ -6,7 +6,8 @@
  * bfloat16. NaN counts as larger than everything for ArgMax and smaller for ArgMin (numpy's rule:
  * the first NaN is selected).
  *
- * dtypes: float, double, int8..int64, uint8..uint64.
+ * dtypes: float, double, int8..int64, uint8..uint64. Not differentiable: X is marked as taking no
+ * gradient through this op (a backward pass does not stop here).
  * Spec: https://onnx.ai/onnx/operators/onnx__ArgMax.html, onnx__ArgMin.html */
 #include "ops/attr.h"
 #include "ops/op.h"
@@ -170,6 +171,7 @@ const struct od_op_kernels od_kernels_argmax = {
     .parse = argmax_parse,
     .infer = argmax_infer,
     .forward = {[OD_DEVICE_CPU] = argmax_forward_cpu},
+    .no_grad_inputs = 1u << 0, /* an index is piecewise constant in X: no gradient, none needed */
     .flags = OD_OP_FOLDABLE,
     .dtypes = ARG_DTYPES,
 };
@@ -179,6 +181,7 @@ const struct od_op_kernels od_kernels_argmin = {
     .parse = argmin_parse,
     .infer = argmax_infer,
     .forward = {[OD_DEVICE_CPU] = argmax_forward_cpu},
+    .no_grad_inputs = 1u << 0, /* an index is piecewise constant in X: no gradient, none needed */
     .flags = OD_OP_FOLDABLE,
     .dtypes = ARG_DTYPES,
 };

@@ -31,8 +31,9 @@ struct clip_attrs {
 
 /* Bounds in the loop's element type (raw bytes, read with memcpy as T). */
 struct clip_params {
+  _Alignas(8) unsigned char lo[8];
+  _Alignas(8) unsigned char hi[8];
   bool has_lo, has_hi;
-  unsigned char lo[8], hi[8];
 };
 
 #define CLIP_LOOP(CODE, T, U)                                                    \

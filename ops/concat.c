@@ -1,7 +1,7 @@
 /* ops/concat.c: ONNX Concat (opsets 1, 4, 11, 13). Joins the inputs along one axis; every other
  * dim must match. Inputs with 0 elements along the axis are allowed (they add nothing).
  *   1: axis optional, default 1     4: axis required     11: negative axis, [-r, r-1]
- * dtypes: every fixed-size dtype the runtime holds (byte copies).
+ * dtypes: every fixed-size dtype the runtime holds (byte copies); backward float and double.
  * Spec: https://onnx.ai/onnx/operators/onnx__Concat.html */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 
 #include "ops/attr.h"
 #include "ops/op.h"
+#include "ops/transpose.h"
 #include "runtime/pool.h"
 
 struct concat_attrs {
@@ -89,11 +90,34 @@ static enum od_status concat_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* Backward: input i is the block [off_i, off_i + d_i) of Y along the axis, so dX_i += that block
+ * of dY (read through Y's strides). */
+static enum od_status concat_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct concat_attrs *a = ctx->attrs;
+  const struct od_tensor *dY = ctx->dout[0];
+  if (!dY) return OD_OK;
+  int axis;
+  OD_TRY(od_axis_normalize(a->axis, dY->rank, "attribute 'axis'", &axis, ctx->err));
+  int64_t ys[OD_MAX_DIMS], off = 0;
+  od_strides(dY->rank, dY->dims, ys);
+  size_t es = od_dtype_size(dY->dtype);
+  for (int i = 0; i < ctx->n_in; i++) {
+    struct od_tensor *dX = ctx->din[i];
+    int64_t d = ctx->in[i]->dims[axis];
+    if (dX && od_tensor_numel(dX))
+      OD_TRY(od_strided_add(ctx->pool, dX->dtype, dX->rank, dX->dims, dX->data, NULL,
+                            (const char *)dY->data + (size_t)(off * ys[axis]) * es, ys, "Concat", ctx->err));
+    off += d;
+  }
+  return OD_OK;
+}
+
 const struct od_op_kernels od_kernels_concat = {
     .attrs_size = sizeof(struct concat_attrs),
     .parse = concat_parse,
     .infer = concat_infer,
     .forward = {[OD_DEVICE_CPU] = concat_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = concat_backward_cpu},
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",
 };

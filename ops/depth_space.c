@@ -6,7 +6,8 @@
  *       CRD: reshape [N, C', b, b, H, W], transpose [0, 1, 4, 2, 5, 3], reshape
  *   SpaceToDepth: (N, C, H, W) -> (N, C*b^2, H/b, W/b): reshape [N, C, H/b, b, W/b, b],
  *     transpose [0, 3, 5, 1, 2, 4], reshape (the inverse of DCR).
- * Each is one 6-D strided copy (ops/transpose.h); every fixed-size dtype works.
+ * Each is one 6-D strided copy (ops/transpose.h); every fixed-size dtype works. Backward (float,
+ * double) adds dY back through the same view.
  * Spec: https://onnx.ai/onnx/operators/onnx__DepthToSpace.html, onnx__SpaceToDepth.html */
 #include <stdbool.h>
 #include <string.h>
@@ -62,13 +63,16 @@ static enum od_status depth_to_space_infer(struct od_infer_ctx *ctx) {
   return OD_OK;
 }
 
-static enum od_status depth_to_space_forward_cpu(struct od_kernel_ctx *ctx) {
-  const struct depth_space_attrs *a = ctx->attrs;
-  const struct od_tensor *X = ctx->in[0];
-  struct od_tensor *Y = ctx->out[0];
+/* The output viewed as [N, C', H, b1, W, b2] (dims) and the input's strides for each (ss). */
+static void depth_to_space_view(const struct depth_space_attrs *a, const struct od_tensor *X, int64_t *dims,
+                                int64_t *ss) {
   int64_t b = a->blocksize, N = X->dims[0], C = X->dims[1], H = X->dims[2], W = X->dims[3], Cp = C / (b * b);
-  /* output viewed as [N, C', H, b1, W, b2]; strides of each of those in the input */
-  int64_t dims[6] = {N, Cp, H, b, W, b}, ss[6];
+  dims[0] = N;
+  dims[1] = Cp;
+  dims[2] = H;
+  dims[3] = b;
+  dims[4] = W;
+  dims[5] = b;
   ss[0] = C * H * W;
   ss[2] = W;
   ss[4] = 1;
@@ -81,6 +85,13 @@ static enum od_status depth_to_space_forward_cpu(struct od_kernel_ctx *ctx) {
     ss[3] = b * Cp * H * W;
     ss[5] = Cp * H * W;
   }
+}
+
+static enum od_status depth_to_space_forward_cpu(struct od_kernel_ctx *ctx) {
+  const struct od_tensor *X = ctx->in[0];
+  struct od_tensor *Y = ctx->out[0];
+  int64_t dims[6], ss[6];
+  depth_to_space_view(ctx->attrs, X, dims, ss);
   if (od_tensor_numel(Y) == 0) return OD_OK;
   od_strided_copy(ctx->pool, od_dtype_size(X->dtype), 6, dims, Y->data, NULL, X->data, ss);
   return OD_OK;
@@ -104,17 +115,37 @@ static enum od_status space_to_depth_infer(struct od_infer_ctx *ctx) {
   return OD_OK;
 }
 
+/* The output viewed as [N, b1, b2, C, H/b, W/b]: X[n, c, h' * b + b1, w' * b + b2]. */
+static void space_to_depth_view(const struct depth_space_attrs *a, const struct od_tensor *X, int64_t *dims,
+                                int64_t *ss) {
+  int64_t b = a->blocksize, N = X->dims[0], C = X->dims[1], H = X->dims[2], W = X->dims[3];
+  int64_t d[6] = {N, b, b, C, H / b, W / b};
+  int64_t s[6] = {C * H * W, W, 1, H * W, b * W, b};
+  memcpy(dims, d, sizeof d);
+  memcpy(ss, s, sizeof s);
+}
+
 static enum od_status space_to_depth_forward_cpu(struct od_kernel_ctx *ctx) {
-  const struct depth_space_attrs *a = ctx->attrs;
   const struct od_tensor *X = ctx->in[0];
   struct od_tensor *Y = ctx->out[0];
-  int64_t b = a->blocksize, N = X->dims[0], C = X->dims[1], H = X->dims[2], W = X->dims[3];
-  /* output viewed as [N, b1, b2, C, H/b, W/b]; X[n, c, h' * b + b1, w' * b + b2] */
-  int64_t dims[6] = {N, b, b, C, H / b, W / b};
-  int64_t ss[6] = {C * H * W, W, 1, H * W, b * W, b};
+  int64_t dims[6], ss[6];
+  space_to_depth_view(ctx->attrs, X, dims, ss);
   if (od_tensor_numel(Y) == 0) return OD_OK;
   od_strided_copy(ctx->pool, od_dtype_size(X->dtype), 6, dims, Y->data, NULL, X->data, ss);
   return OD_OK;
+}
+
+/* Backward of both: Y is a permutation of X (Y[j] = X[view(j)]), so dX[view(j)] += dY[j]: the
+ * forward's view with dX on the strided side. */
+static enum od_status depth_space_backward_cpu(struct od_kernel_ctx *ctx) {
+  struct od_tensor *dX = ctx->din[0];
+  const struct od_tensor *dY = ctx->dout[0];
+  if (!dX || !dY || od_tensor_numel(dY) == 0) return OD_OK;
+  int64_t dims[6], ss[6];
+  bool d2s = !strcmp(ctx->node->op_type, "DepthToSpace");
+  if (d2s) depth_to_space_view(ctx->attrs, ctx->in[0], dims, ss);
+  else space_to_depth_view(ctx->attrs, ctx->in[0], dims, ss);
+  return od_strided_add(ctx->pool, dX->dtype, 6, dims, dX->data, ss, dY->data, NULL, ctx->node->op_type, ctx->err);
 }
 
 const struct od_op_kernels od_kernels_depth_to_space = {
@@ -122,6 +153,7 @@ const struct od_op_kernels od_kernels_depth_to_space = {
     .parse = depth_space_parse,
     .infer = depth_to_space_infer,
     .forward = {[OD_DEVICE_CPU] = depth_to_space_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = depth_space_backward_cpu},
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",
 };
@@ -131,6 +163,7 @@ const struct od_op_kernels od_kernels_space_to_depth = {
     .parse = depth_space_parse,
     .infer = space_to_depth_infer,
     .forward = {[OD_DEVICE_CPU] = space_to_depth_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = depth_space_backward_cpu},
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",
 };

@@ -2,7 +2,8 @@
  * broadcast(input.shape, shape) with numpy's two-way rule: a dim of 1 in 'shape' keeps the input's
  * dim, so the output can be larger than 'shape' says. 'shape' is input 1 (int64 1-D).
  * The copy reads the input with stride 0 along broadcast dims (ops/transpose.h); every fixed-size
- * dtype works. Spec: https://onnx.ai/onnx/operators/onnx__Expand.html */
+ * dtype works; backward (float, double) sums the gradient over the broadcast dims.
+ * Spec: https://onnx.ai/onnx/operators/onnx__Expand.html */
 #include <string.h>
 
 #include "ops/op.h"
@@ -43,9 +44,21 @@ static enum od_status expand_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* Backward: Y[i] = X[i with broadcast dims at 0], so dX[j] = sum of dY over every i that reads j:
+ * the same view with stride 0 on the dX side sums over the broadcast dims. */
+static enum od_status expand_backward_cpu(struct od_kernel_ctx *ctx) {
+  struct od_tensor *dX = ctx->din[0];
+  const struct od_tensor *dY = ctx->dout[0];
+  if (!dX || !dY || od_tensor_numel(dY) == 0) return OD_OK;
+  int64_t ds[OD_MAX_DIMS];
+  od_broadcast_strides(dX->rank, dX->dims, dY->rank, dY->dims, ds);
+  return od_strided_add(ctx->pool, dX->dtype, dY->rank, dY->dims, dX->data, ds, dY->data, NULL, "Expand", ctx->err);
+}
+
 const struct od_op_kernels od_kernels_expand = {
     .infer = expand_infer,
     .forward = {[OD_DEVICE_CPU] = expand_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = expand_backward_cpu},
     .no_grad_inputs = 1u << 1,
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",

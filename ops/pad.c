@@ -9,7 +9,8 @@
  * (periodic). Negative pads crop; for the non-constant modes the input is cropped first and the
  * cropped block is what gets reflected / repeated (as onnxruntime does).
  * Every output element reads one input index per axis (a per-axis index map, -1 = the constant),
- * so the copy moves bytes and serves every fixed-size dtype.
+ * so the copy moves bytes and serves every fixed-size dtype. Backward (float, double) adds the
+ * gradient back through the same maps (see pad_backward_cpu).
  * Spec: https://onnx.ai/onnx/operators/onnx__Pad.html */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -209,6 +210,26 @@ static int64_t pad_index(enum pad_mode mode, int64_t p, int64_t c0, int64_t m) {
   return -1;
 }
 
+/* The per-axis index maps (map[k][o]: the input index output index o of axis k reads, -1 = the
+ * constant) in one allocation *block the caller frees. */
+static enum od_status pad_maps(enum pad_mode mode, const struct od_tensor *X, const int64_t *out_dims,
+                               const int64_t *pb, const int64_t *pe, const int64_t **map, int64_t **block,
+                               struct od_err *err) {
+  int64_t total = 0;
+  for (int k = 0; k < X->rank; k++) total += out_dims[k];
+  int64_t *m = malloc(sizeof *m * (size_t)(total ? total : 1));
+  if (!m) return od_err_set(err, OD_ERR_OOM, "cannot allocate %lld index map entries", (long long)total);
+  *block = m;
+  for (int k = 0; k < X->rank; k++) {
+    int64_t c0 = pb[k] < 0 ? -pb[k] : 0, b = pb[k] > 0 ? pb[k] : 0;
+    int64_t kept = X->dims[k] - c0 - (pe[k] < 0 ? -pe[k] : 0);
+    for (int64_t o = 0; o < out_dims[k]; o++) m[o] = pad_index(mode, o - b, c0, kept);
+    map[k] = m;
+    m += out_dims[k];
+  }
+  return OD_OK;
+}
+
 static enum od_status pad_forward_cpu(struct od_kernel_ctx *ctx) {
   const struct pad_attrs *a = ctx->attrs;
   const struct od_tensor *X = ctx->in[0];
@@ -234,18 +255,8 @@ static enum od_status pad_forward_cpu(struct od_kernel_ctx *ctx) {
     return OD_OK;
   }
   od_strides(X->rank, X->dims, jb.xs);
-  int64_t total = 0;
-  for (int k = 0; k < X->rank; k++) total += Y->dims[k];
-  int64_t *maps = malloc(sizeof *maps * (size_t)total);
-  if (!maps) return od_err_set(ctx->err, OD_ERR_OOM, "cannot allocate %lld index map entries", (long long)total);
-  int64_t *m = maps;
-  for (int k = 0; k < X->rank; k++) {
-    int64_t c0 = pb[k] < 0 ? -pb[k] : 0, b = pb[k] > 0 ? pb[k] : 0;
-    int64_t kept = X->dims[k] - c0 - (pe[k] < 0 ? -pe[k] : 0);
-    for (int64_t o = 0; o < Y->dims[k]; o++) m[o] = pad_index(a->mode, o - b, c0, kept);
-    jb.map[k] = m;
-    m += Y->dims[k];
-  }
+  int64_t *maps;
+  OD_TRY(pad_maps(a->mode, X, Y->dims, pb, pe, jb.map, &maps, ctx->err));
   /* the run of the last axis that reads the kept block in order */
   int last = X->rank - 1;
   int64_t b = pb[last] > 0 ? pb[last] : 0, kept = X->dims[last] - (pb[last] < 0 ? -pb[last] : 0) - (pe[last] < 0 ? -pe[last] : 0);
@@ -257,11 +268,111 @@ static enum od_status pad_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* Backward: every output element reads one input element (all axis maps >= 0) or the constant.
+ * So dX[map(o)] += dY[o] over the elements that read X: in constant mode each input element is
+ * read once (the crop of dY); reflect / edge / wrap read some several times, folding the padded
+ * gradient back onto its source. d(constant_value) = the sum of dY over the padded elements.
+ * Rows of the output go in parallel in constant mode (distinct rows write distinct dX rows); the
+ * other modes map several output rows onto one input row and run serially. */
+struct pad_bwd_job {
+  int rank;
+  const int64_t *dims;             /* output dims */
+  const int64_t *map[OD_MAX_DIMS];
+  int64_t xs[OD_MAX_DIMS];
+  bool dbl;
+  const void *dy;
+  void *dx;
+};
+
+#define PAD_BWD_ROW(T)                                                       \
+  do {                                                                       \
+    T *dx_ = (T *)jb->dx + off;                                              \
+    const T *dy_ = (const T *)jb->dy + r * n;                                \
+    for (int64_t o = 0; o < n; o++)                                          \
+      if (ml[o] >= 0) dx_[ml[o]] += dy_[o];                                  \
+  } while (0)
+
+static void pad_bwd_rows(void *p, int64_t begin, int64_t end) {
+  const struct pad_bwd_job *jb = p;
+  int last = jb->rank - 1;
+  int64_t n = jb->dims[last];
+  const int64_t *ml = jb->map[last];
+  for (int64_t r = begin; r < end; r++) {
+    int64_t rem = r, off = 0;
+    bool outside = false;
+    for (int k = last - 1; k >= 0; k--) {
+      int64_t m = jb->map[k][rem % jb->dims[k]];
+      rem /= jb->dims[k];
+      if (m < 0) outside = true;
+      off += m * jb->xs[k];
+    }
+    if (outside) continue;
+    if (jb->dbl) PAD_BWD_ROW(double);
+    else PAD_BWD_ROW(float);
+  }
+}
+
+/* The sum of dY over the elements that read the constant. */
+static double pad_constant_grad(const struct pad_bwd_job *jb) {
+  int last = jb->rank - 1;
+  int64_t n = jb->dims[last], rows = 1;
+  for (int k = 0; k < last; k++) rows *= jb->dims[k];
+  const int64_t *ml = jb->map[last];
+  double sum = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t rem = r;
+    bool outside = false;
+    for (int k = last - 1; k >= 0 && !outside; k--) {
+      outside = jb->map[k][rem % jb->dims[k]] < 0;
+      rem /= jb->dims[k];
+    }
+    for (int64_t o = 0; o < n; o++) {
+      if (!outside && ml[o] >= 0) continue;
+      sum += jb->dbl ? ((const double *)jb->dy)[r * n + o] : ((const float *)jb->dy)[r * n + o];
+    }
+  }
+  return sum;
+}
+
+static enum od_status pad_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct pad_attrs *a = ctx->attrs;
+  const struct od_tensor *X = ctx->in[0], *dY = ctx->dout[0];
+  struct od_tensor *dX = ctx->din[0], *dC = ctx->n_in > 2 ? ctx->din[2] : NULL;
+  if (!dY || (!dX && !dC) || od_tensor_numel(dY) == 0) return OD_OK;
+  if (dY->dtype != OD_DTYPE_FLOAT && dY->dtype != OD_DTYPE_DOUBLE)
+    return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "no backward for %s (float and double only)", od_dtype_name(dY->dtype));
+  int64_t pb[OD_MAX_DIMS], pe[OD_MAX_DIMS], dims[OD_MAX_DIMS];
+  bool pending;
+  OD_TRY(pad_amounts(ctx->node, a, X, (const struct od_tensor *const *)ctx->in, ctx->n_in, pb, pe, &pending, ctx->err));
+  if (pending) return od_err_set(ctx->err, OD_ERR_INTERNAL, "pads have no value at run time");
+  OD_TRY(pad_check(a, X, pb, pe, dims, ctx->err));
+  if (X->rank == 0) { /* a scalar passes through */
+    if (dX) od_tensor_set_f64(dX, 0, od_tensor_get_f64(dX, 0) + od_tensor_get_f64(dY, 0));
+    return OD_OK;
+  }
+  struct pad_bwd_job jb = {.rank = X->rank, .dims = dY->dims, .dbl = dY->dtype == OD_DTYPE_DOUBLE, .dy = dY->data,
+                           .dx = dX ? dX->data : NULL};
+  od_strides(X->rank, X->dims, jb.xs);
+  int64_t *maps;
+  OD_TRY(pad_maps(a->mode, X, dY->dims, pb, pe, jb.map, &maps, ctx->err));
+  int last = X->rank - 1;
+  int64_t rows = od_tensor_numel(dY) / dY->dims[last];
+  if (dX && od_tensor_numel(dX)) {
+    if (a->mode == PAD_CONSTANT) od_pool_parallel_for(ctx->pool, rows, 1 + 16384 / dY->dims[last], pad_bwd_rows, &jb);
+    else pad_bwd_rows(&jb, 0, rows);
+  }
+  if (dC && od_tensor_numel(dC) > 0 && a->mode == PAD_CONSTANT)
+    od_tensor_set_f64(dC, 0, od_tensor_get_f64(dC, 0) + pad_constant_grad(&jb));
+  free(maps);
+  return OD_OK;
+}
+
 const struct od_op_kernels od_kernels_pad = {
     .attrs_size = sizeof(struct pad_attrs),
     .parse = pad_parse,
     .infer = pad_infer,
     .forward = {[OD_DEVICE_CPU] = pad_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = pad_backward_cpu},
     .no_grad_inputs = 0xau, /* pads, axes */
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",

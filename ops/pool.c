@@ -24,7 +24,8 @@
  *   (n * C + c) * D1*D2*D3 + spatial index, the spatial index row-major (storage_order 0:
  *   (i1 * D2 + i2) * D3 + i3) or column-major (storage_order 1: i1 + i2 * D1 + i3 * D1 * D2).
  *
- * dtypes: MaxPool float, double, int8, uint8; AveragePool float, double.
+ * dtypes: MaxPool float, double, int8, uint8; AveragePool float, double. Backward (float, double):
+ * MaxPool routes dY to each window's (first) max, AveragePool spreads dY / count over the taps read.
  * Spec: https://onnx.ai/onnx/operators/onnx__MaxPool.html, onnx__AveragePool.html */
 #include <math.h>
 #include <string.h>
@@ -207,6 +208,7 @@ struct pool_task {
   const void *x;
   void *y;
   int64_t *indices;             /* MaxPool's second output, or NULL */
+  void *dx;                     /* backward: the input's gradient (y is then dY) */
 };
 
 /* A work item is one output row: (plane nc, o0, o1) for all o2. */
@@ -323,11 +325,93 @@ static enum od_status pool_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* ---- backward ------------------------------------------------------------------------------- */
+
+/* MaxPool:     dX[argmax of each window] += dY (the window's first max in window order, the one the
+ *              forward's Indices names: PyTorch's choice on ties).
+ * AveragePool: dX[each tap the window read] += dY / count (count as in the forward, so padding
+ *              that counts (count_include_pad) only shrinks the share, it takes no gradient).
+ * Windows of one plane overlap, so a work item is a whole (n, c) plane. */
+#define POOL_BWD_DEFINE(NAME, T)                                                                 \
+  static void pool_bwd_planes_##NAME(void *vt, int64_t begin, int64_t end) {                    \
+    const struct pool_task *t = vt;                                                             \
+    const struct pool_dim *g = t->g;                                                            \
+    int64_t in_plane = g[0].in * g[1].in * g[2].in, out_plane = g[0].out * g[1].out * g[2].out; \
+    bool is_max = t->a->is_max, include_pad = t->a->count_include_pad != 0;                     \
+    for (int64_t nc = begin; nc < end; nc++) {                                                  \
+      const T *x = (const T *)t->x + nc * in_plane;                                             \
+      const T *dy = (const T *)t->y + nc * out_plane;                                           \
+      T *dx = (T *)t->dx + nc * in_plane;                                                       \
+      for (int64_t o0 = 0; o0 < g[0].out; o0++)                                                 \
+        for (int64_t o1 = 0; o1 < g[1].out; o1++) {                                             \
+          int64_t s0, lo0, hi0, hp0, s1, lo1, hi1, hp1;                                         \
+          pool_taps(&g[0], o0, &s0, &lo0, &hi0, &hp0);                                          \
+          pool_taps(&g[1], o1, &s1, &lo1, &hi1, &hp1);                                          \
+          for (int64_t o2 = 0; o2 < g[2].out; o2++) {                                           \
+            int64_t s2, lo2, hi2, hp2;                                                          \
+            pool_taps(&g[2], o2, &s2, &lo2, &hi2, &hp2);                                        \
+            T d = dy[(o0 * g[1].out + o1) * g[2].out + o2];                                     \
+            if (is_max) {                                                                       \
+              T m = -INFINITY;                                                                  \
+              int64_t best = -1;                                                                \
+              for (int64_t j0 = lo0; j0 < hi0; j0++)                                            \
+                for (int64_t j1 = lo1; j1 < hi1; j1++) {                                        \
+                  int64_t row_off = ((s0 + j0 * g[0].d) * g[1].in + s1 + j1 * g[1].d) * g[2].in + s2; \
+                  for (int64_t j2 = lo2; j2 < hi2; j2++) {                                      \
+                    T v = x[row_off + j2 * g[2].d];                                             \
+                    if (v > m || best < 0) {                                                    \
+                      m = v;                                                                    \
+                      best = row_off + j2 * g[2].d;                                             \
+                    }                                                                           \
+                  }                                                                             \
+                }                                                                               \
+              if (best >= 0) dx[best] += d;                                                     \
+            } else {                                                                            \
+              int64_t count = include_pad                                                       \
+                                  ? hp0 * hp1 * hp2                                             \
+                                  : (hi0 > lo0 ? hi0 - lo0 : 0) * (hi1 > lo1 ? hi1 - lo1 : 0) * \
+                                        (hi2 > lo2 ? hi2 - lo2 : 0);                            \
+              if (count <= 0) continue;                                                         \
+              T share = (T)((double)d / (double)count);                                         \
+              for (int64_t j0 = lo0; j0 < hi0; j0++)                                            \
+                for (int64_t j1 = lo1; j1 < hi1; j1++) {                                        \
+                  T *dr = dx + ((s0 + j0 * g[0].d) * g[1].in + s1 + j1 * g[1].d) * g[2].in + s2; \
+                  for (int64_t j2 = lo2; j2 < hi2; j2++) dr[j2 * g[2].d] += share;              \
+                }                                                                               \
+            }                                                                                   \
+          }                                                                                     \
+        }                                                                                       \
+    }                                                                                           \
+  }
+
+POOL_BWD_DEFINE(f32, float)
+POOL_BWD_DEFINE(f64, double)
+
+static enum od_status pool_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct pool_attrs *a = ctx->attrs;
+  const struct od_tensor *x = ctx->in[0], *dy = ctx->dout[0];
+  struct od_tensor *dx = ctx->din[0];
+  if (!dy || !dx) return OD_OK; /* Indices (output 1) takes no gradient */
+  if (x->dtype != OD_DTYPE_FLOAT && x->dtype != OD_DTYPE_DOUBLE)
+    return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "backward: input dtype %s is not supported (float, double)",
+                      od_dtype_name(x->dtype));
+  struct pool_task t = {.a = a, .x = x->data, .y = dy->data, .dx = dx->data};
+  OD_TRY(pool_geometry(a, x, t.g, ctx->err));
+  int64_t planes = x->dims[0] * x->dims[1];
+  int64_t per = t.g[0].out * t.g[1].out * t.g[2].out * a->kernel[0] * (a->n > 1 ? a->kernel[1] : 1) *
+                (a->n > 2 ? a->kernel[2] : 1);
+  if (per < 1) per = 1;
+  od_pool_parallel_for(ctx->pool, planes, (16384 + per - 1) / per,
+                       x->dtype == OD_DTYPE_FLOAT ? pool_bwd_planes_f32 : pool_bwd_planes_f64, &t);
+  return OD_OK;
+}
+
 const struct od_op_kernels od_kernels_maxpool = {
     .attrs_size = sizeof(struct pool_attrs),
     .parse = maxpool_parse,
     .infer = pool_infer,
     .forward = {[OD_DEVICE_CPU] = pool_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = pool_backward_cpu},
     .dtypes = "float, double, int8, uint8",
 };
 
@@ -336,5 +420,6 @@ const struct od_op_kernels od_kernels_averagepool = {
     .parse = avgpool_parse,
     .infer = pool_infer,
     .forward = {[OD_DEVICE_CPU] = pool_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = pool_backward_cpu},
     .dtypes = "float, double",
 };

@@ -15,6 +15,7 @@
  * dtypes: float, double, int8..int64, uint8..uint64; bool for ReduceMax/ReduceMin. Floats
  * accumulate in double, integers in int64/uint64 (cast back to the element type at the end, so a
  * sum that overflows the element type wraps as it would in the element type).
+ * Backward (all ten, float and double): see reduce_backward_cpu.
  * Spec: https://onnx.ai/onnx/operators/onnx__ReduceSum.html (and the other Reduce* pages). */
 #include <math.h>
 #include <stdlib.h>
@@ -441,6 +442,133 @@ static enum od_status reduce_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* ---- backward -------------------------------------------------------------------------------- */
+
+/* For output element o reducing x_1..x_r into y (the same layout as the forward), dY = d:
+ *   Sum:        dx_j += d                      Mean:       dx_j += d / r
+ *   Max, Min:   dx_j += d / t for the t elements equal to y (ties share, as torch.amax does)
+ *   Prod:       dx_j += d * prod_{k != j} x_k  (no zero: y / x_j; one zero: only that element,
+ *                                               by the product of the others; two or more: 0)
+ *   L1:         dx_j += d * sign(x_j)          L2:         dx_j += d * x_j / y   (0 where y = 0)
+ *   SumSquare:  dx_j += 2 d x_j                LogSum:     dx_j += d / sum(x) = d * exp(-y)
+ *   LogSumExp:  dx_j += d * exp(x_j - y)
+ * Each input element belongs to one output, so outputs run in parallel without conflicts. */
+struct reduce_bwd_task {
+  enum reduce_kind kind;
+  const void *x, *y, *dy;
+  void *dx;
+  const struct reduce_layout *L;
+};
+
+#define REDUCE_BWD_DEFINE(NAME, T)                                                              \
+  static void reduce_bwd_##NAME(void *vt, int64_t begin, int64_t end) {                        \
+    const struct reduce_bwd_task *t = vt;                                                      \
+    const struct reduce_layout *L = t->L;                                                      \
+    const T *xa = t->x;                                                                        \
+    T *dxa = t->dx;                                                                            \
+    int64_t r = L->r;                                                                          \
+    for (int64_t o = begin; o < end; o++) {                                                    \
+      int64_t b = L->roff ? L->base[o] : (o / L->inner) * r * L->inner + o % L->inner;         \
+      int64_t st = L->roff ? 0 : L->inner;                                                     \
+      const int64_t *roff = L->roff;                                                           \
+      const T *x = xa + b;                                                                     \
+      T *dx = dxa + b;                                                                         \
+      double d = ((const T *)t->dy)[o], y = ((const T *)t->y)[o];                              \
+      switch (t->kind) {                                                                       \
+        case REDUCE_SUM:                                                                       \
+          for (int64_t j = 0; j < r; j++) dx[roff ? roff[j] : j * st] += (T)d;                \
+          break;                                                                               \
+        case REDUCE_MEAN:                                                                      \
+          for (int64_t j = 0; j < r; j++) dx[roff ? roff[j] : j * st] += (T)(d / (double)r);  \
+          break;                                                                               \
+        case REDUCE_MAX:                                                                       \
+        case REDUCE_MIN: {                                                                     \
+          int64_t ties = 0;                                                                    \
+          for (int64_t j = 0; j < r; j++) ties += x[roff ? roff[j] : j * st] == (T)y;          \
+          for (int64_t j = 0; ties && j < r; j++) {                                            \
+            int64_t e = roff ? roff[j] : j * st;                                               \
+            if (x[e] == (T)y) dx[e] += (T)(d / (double)ties);                                  \
+          }                                                                                    \
+          break;                                                                               \
+        }                                                                                      \
+        case REDUCE_PROD: {                                                                    \
+          int64_t zeros = 0, zero_at = -1;                                                     \
+          double p = 1;                                                                        \
+          for (int64_t j = 0; j < r; j++) {                                                    \
+            int64_t e = roff ? roff[j] : j * st;                                               \
+            if (x[e] == 0) {                                                                   \
+              zeros++;                                                                         \
+              zero_at = e;                                                                     \
+            } else {                                                                           \
+              p *= x[e];                                                                       \
+            }                                                                                  \
+          }                                                                                    \
+          if (zeros == 1) dx[zero_at] += (T)(d * p);                                           \
+          if (zeros == 0)                                                                      \
+            for (int64_t j = 0; j < r; j++) {                                                  \
+              int64_t e = roff ? roff[j] : j * st;                                             \
+              dx[e] += (T)(d * p / (double)x[e]);                                              \
+            }                                                                                  \
+          break;                                                                               \
+        }                                                                                      \
+        case REDUCE_L1:                                                                        \
+          for (int64_t j = 0; j < r; j++) {                                                    \
+            int64_t e = roff ? roff[j] : j * st;                                               \
+            dx[e] += (T)(x[e] > 0 ? d : x[e] < 0 ? -d : 0.0);                                  \
+          }                                                                                    \
+          break;                                                                               \
+        case REDUCE_L2:                                                                        \
+          if (y == 0) break;                                                                   \
+          for (int64_t j = 0; j < r; j++) {                                                    \
+            int64_t e = roff ? roff[j] : j * st;                                               \
+            dx[e] += (T)(d * (double)x[e] / y);                                                \
+          }                                                                                    \
+          break;                                                                               \
+        case REDUCE_SUM_SQUARE:                                                                \
+          for (int64_t j = 0; j < r; j++) {                                                    \
+            int64_t e = roff ? roff[j] : j * st;                                               \
+            dx[e] += (T)(2 * d * (double)x[e]);                                                \
+          }                                                                                    \
+          break;                                                                               \
+        case REDUCE_LOG_SUM: {                                                                 \
+          double k = d * exp(-y);                                                              \
+          for (int64_t j = 0; j < r; j++) dx[roff ? roff[j] : j * st] += (T)k;                \
+          break;                                                                               \
+        }                                                                                      \
+        case REDUCE_LOG_SUM_EXP:                                                               \
+          for (int64_t j = 0; j < r; j++) {                                                    \
+            int64_t e = roff ? roff[j] : j * st;                                               \
+            dx[e] += (T)(d * exp((double)x[e] - y));                                           \
+          }                                                                                    \
+          break;                                                                               \
+      }                                                                                        \
+    }                                                                                          \
+  }
+
+REDUCE_BWD_DEFINE(f32, float)
+REDUCE_BWD_DEFINE(f64, double)
+
+static enum od_status reduce_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct reduce_attrs *a = ctx->attrs;
+  const struct od_tensor *x = ctx->in[0], *dy = ctx->dout[0];
+  const struct od_tensor *axes_in = a->axes_input && ctx->n_in > 1 ? ctx->in[1] : NULL;
+  if (!dy || !ctx->din[0]) return OD_OK;
+  if (x->dtype != OD_DTYPE_FLOAT && x->dtype != OD_DTYPE_DOUBLE)
+    return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "backward: input dtype %s is not supported (float, double)",
+                      od_dtype_name(x->dtype));
+  bool mask[OD_MAX_DIMS];
+  OD_TRY(reduce_mask(a, x->rank, axes_in, mask, ctx->err));
+  struct reduce_layout L;
+  OD_TRY(reduce_layout_make(x, mask, &L, ctx->err));
+  struct reduce_bwd_task t = {a->kind, x->data, ctx->out[0]->data, dy->data, ctx->din[0]->data, &L};
+  int64_t per_out = L.r > 0 ? L.r : 1;
+  od_pool_parallel_for(ctx->pool, L.n_out, (16384 + per_out - 1) / per_out,
+                       x->dtype == OD_DTYPE_FLOAT ? reduce_bwd_f32 : reduce_bwd_f64, &t);
+  free(L.base);
+  free(L.roff);
+  return OD_OK;
+}
+
 /* ---- kernel tables --------------------------------------------------------------------------- */
 
 #define REDUCE_NUMERIC "float, double, int8, uint8, int16, uint16, int32, uint32, int64, uint64"
@@ -450,6 +578,7 @@ static enum od_status reduce_forward_cpu(struct od_kernel_ctx *ctx) {
       .parse = sym##_parse,                                                \
       .infer = reduce_infer,                                               \
       .forward = {[OD_DEVICE_CPU] = reduce_forward_cpu},                   \
+      .backward = {[OD_DEVICE_CPU] = reduce_backward_cpu},                 \
       .no_grad_inputs = 1u << 1, /* axes */                                \
       .flags = OD_OP_FOLDABLE,                                             \
       .dtypes = dtypes_str,                                                \

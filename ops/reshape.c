@@ -1,7 +1,8 @@
 /* ops/reshape.c: the "view" ops, whose output holds the input's bytes in the same order under
  * another shape: ONNX Reshape, Flatten, Squeeze and Unsqueeze. Forward is one memcpy (none when
- * the executor gives the output the input's memory). dtypes: every fixed-size dtype the runtime
- * holds (float, double, float16, bfloat16, int8..int64, uint8..uint64, bool).
+ * the executor gives the output the input's memory); backward (float, double) is dX += dY.
+ * dtypes: every fixed-size dtype the runtime holds (float, double, float16, bfloat16,
+ * int8..int64, uint8..uint64, bool).
  *
  * Versions and what changed (the kernels read node->opset):
  *   Reshape  1: shape attribute          5: shape is input 1 (int64)    14: allowzero attribute
@@ -17,6 +18,7 @@
 
 #include "ops/attr.h"
 #include "ops/op.h"
+#include "ops/transpose.h"
 
 /* Reads a 1-D (or scalar) int64/int32 shape-like input into out; err names it. */
 static enum od_status read_ints_input(const struct od_tensor *t, const char *what, int64_t *out, int max,
@@ -46,6 +48,18 @@ static enum od_status view_forward_cpu(struct od_kernel_ctx *ctx) {
     return od_err_set(ctx->err, OD_ERR_INTERNAL, "output has %zu bytes, input %zu", od_tensor_nbytes(Y), nb);
   if (nb && Y->data != X->data) memcpy(Y->data, X->data, nb);
   return OD_OK;
+}
+
+/* Shared backward: the map is the identity on the bytes, so dX += dY element by element. */
+static enum od_status view_backward_cpu(struct od_kernel_ctx *ctx) {
+  struct od_tensor *dX = ctx->din[0];
+  const struct od_tensor *dY = ctx->dout[0];
+  if (!dX || !dY) return OD_OK;
+  int64_t n = od_tensor_numel(dX);
+  if (n != od_tensor_numel(dY))
+    return od_err_set(ctx->err, OD_ERR_INTERNAL, "gradient has %lld elements, input %lld", (long long)od_tensor_numel(dY),
+                      (long long)n);
+  return od_strided_add(ctx->pool, dX->dtype, 1, &n, dX->data, NULL, dY->data, NULL, ctx->node->op_type, ctx->err);
 }
 
 static int64_t prod(const int64_t *d, int from, int to) {
@@ -146,6 +160,7 @@ const struct od_op_kernels od_kernels_reshape = {
     .parse = reshape_parse,
     .infer = reshape_infer,
     .forward = {[OD_DEVICE_CPU] = view_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = view_backward_cpu},
     .no_grad_inputs = 1u << 1,
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",
@@ -183,6 +198,7 @@ const struct od_op_kernels od_kernels_flatten = {
     .parse = flatten_parse,
     .infer = flatten_infer,
     .forward = {[OD_DEVICE_CPU] = view_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = view_backward_cpu},
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",
 };
@@ -296,6 +312,7 @@ const struct od_op_kernels od_kernels_squeeze = {
     .parse = squeeze_parse,
     .infer = squeeze_infer,
     .forward = {[OD_DEVICE_CPU] = view_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = view_backward_cpu},
     .no_grad_inputs = 1u << 1,
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",
@@ -306,6 +323,7 @@ const struct od_op_kernels od_kernels_unsqueeze = {
     .parse = squeeze_parse,
     .infer = unsqueeze_infer,
     .forward = {[OD_DEVICE_CPU] = view_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = view_backward_cpu},
     .no_grad_inputs = 1u << 1,
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",

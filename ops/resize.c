@@ -33,7 +33,9 @@
  * Kernels: nearest is a row gather over any element size (a repeated source row is one memcpy;
  * an integer-factor repeat along the last axis is a plain loop: YOLOv3's x2 upsample);
  * linear/cubic on the last two axes (NCHW images) is one direct 2-D pass (bilinear unrolled);
- * other axis sets go through one 1-D pass per resized axis. */
+ * other axis sets go through one 1-D pass per resized axis. Backward (float, double; every mode,
+ * coordinate transform, nearest rule, antialias) runs the transposed 1-D passes over the same
+ * tables (see resize_backward_cpu). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -839,6 +841,136 @@ static enum od_status resize_forward_cpu(struct od_kernel_ctx *ctx) {
   return st;
 }
 
+/* ---- backward ---------------------------------------------------------------------------------- */
+
+/* The forward is linear in X and separable: Y = (T_0 (x) T_1 (x) ... (x) T_{r-1}) X, where T_d is
+ * the out x in matrix of axis d's table (row o: weights w[o*n+k] at columns idx[o*n+k]; nearest is
+ * one weight 1; cubic, antialias and exclude_outside are just other weights; identity axes are
+ * the identity), and rows o that extrapolate (tf_crop_and_resize) are zero (the output is the
+ * constant there). The adjoint is dX += (T_0^T (x) ... (x) T_{r-1}^T) dY: one transposed 1-D pass
+ * per resized axis, dst[b, idx[o*n+k], :] += w[o*n+k] * src[b, o, :]. The tables are the ones the
+ * forward builds (same coordinate transform, weights in the same dtype), so the backward is the
+ * exact adjoint of the forward for every mode, coordinate transform and nearest rule. */
+#define RESIZE_BWD_CHUNK 1024
+
+struct interp1d_bwd_job {
+  const void *src;             /* [outer, out, inner] */
+  void *dst;                   /* [outer, in, inner], accumulated */
+  int64_t in, out, inner, chunks;
+  const struct resize_table *t;
+  bool dbl;
+};
+
+#define RESIZE_BWD_PASS(T, WF)                                                   \
+  do {                                                                           \
+    const T *s = (const T *)j->src + b * j->out * j->inner + k0;                 \
+    T *d = (T *)j->dst + b * j->in * j->inner + k0;                              \
+    for (int64_t o = 0; o < j->out; o++) {                                       \
+      if (t->ex && t->ex[o]) continue;                                           \
+      const T *so = s + o * j->inner;                                            \
+      for (int k = 0; k < n; k++) {                                              \
+        T w = t->WF[o * n + k];                                                  \
+        T *di = d + t->idx[o * n + k] * j->inner;                                \
+        if (w == 1)                                                              \
+          for (int64_t i = 0; i < len; i++) di[i] += so[i];                      \
+        else if (w != 0)                                                         \
+          for (int64_t i = 0; i < len; i++) di[i] += w * so[i];                  \
+      }                                                                          \
+    }                                                                            \
+  } while (0)
+
+/* Tasks [begin, end): task = (outer b, a chunk of inner); each owns its dst elements. */
+static void interp1d_bwd_tasks(void *vj, int64_t begin, int64_t end) {
+  const struct interp1d_bwd_job *j = vj;
+  const struct resize_table *t = j->t;
+  int n = t->n;
+  for (int64_t task = begin; task < end; task++) {
+    int64_t b = task / j->chunks, k0 = (task % j->chunks) * RESIZE_BWD_CHUNK;
+    int64_t len = j->inner - k0 < RESIZE_BWD_CHUNK ? j->inner - k0 : RESIZE_BWD_CHUNK;
+    if (j->dbl) RESIZE_BWD_PASS(double, wd);
+    else RESIZE_BWD_PASS(float, wf);
+  }
+}
+
+static enum od_status resize_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct resize_attrs *a = ctx->attrs;
+  const struct od_tensor *X = ctx->in[0], *dY = ctx->dout[0];
+  struct od_tensor *dX = ctx->din[0];
+  if (!dX || !dY) return OD_OK;
+  if (dX->dtype != OD_DTYPE_FLOAT && dX->dtype != OD_DTYPE_DOUBLE)
+    return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "no backward for %s (float and double only)", od_dtype_name(dX->dtype));
+  struct resize_plan p;
+  bool nv;
+  OD_TRY(resize_make_plan(a, X, ctx_opt(ctx, a->in_roi), ctx_opt(ctx, a->in_scales), ctx_opt(ctx, a->in_sizes),
+                          true, &p, &nv, ctx->err));
+  if (nv) return od_err_set(ctx->err, OD_ERR_INTERNAL, "scales, sizes or roi have no values at run time");
+  int r = X->rank;
+  for (int d = 0; d < r; d++)
+    if (p.ax[d].out != dY->dims[d]) return od_err_set(ctx->err, OD_ERR_INTERNAL, "gradient shape differs from the output");
+  bool dbl = dX->dtype == OD_DTYPE_DOUBLE;
+  size_t es = dbl ? sizeof(double) : sizeof(float);
+  int last_pass = -1; /* passes go from the last resized axis to the first */
+  for (int d = 0; d < r; d++)
+    if (p.ax[d].resized && last_pass < 0) last_pass = d;
+  if (last_pass < 0) { /* identity */
+    int64_t n = od_tensor_numel(dX);
+    if (dbl)
+      for (int64_t i = 0; i < n; i++) ((double *)dX->data)[i] += ((const double *)dY->data)[i];
+    else
+      for (int64_t i = 0; i < n; i++) ((float *)dX->data)[i] += ((const float *)dY->data)[i];
+    return OD_OK;
+  }
+  if (od_tensor_numel(dY) == 0 || od_tensor_numel(dX) == 0) return OD_OK;
+  /* scratch: the largest intermediate (axes from last_pass + 1 on already back at the input size) */
+  int64_t cur[OD_MAX_DIMS];
+  memcpy(cur, dY->dims, sizeof(int64_t) * (size_t)r);
+  size_t maxn = 0;
+  for (int d = r - 1; d > last_pass; d--) {
+    if (!p.ax[d].resized) continue;
+    cur[d] = p.ax[d].in;
+    int64_t n = 1;
+    for (int k = 0; k < r; k++) n *= cur[k];
+    if ((size_t)n > maxn) maxn = (size_t)n;
+  }
+  struct resize_table tab[OD_MAX_DIMS];
+  memset(tab, 0, sizeof tab);
+  void *buf[2] = {NULL, NULL};
+  enum od_status st = OD_OK;
+  if (maxn && (!(buf[0] = malloc(maxn * es)) || !(buf[1] = malloc(maxn * es))))
+    st = od_err_set(ctx->err, OD_ERR_OOM, "out of memory for %zu resize gradient intermediates", maxn);
+  for (int d = 0; d < r && st == OD_OK; d++)
+    if (p.ax[d].resized) st = resize_table_build(a, &p.ax[d], &tab[d], ctx->err);
+  memcpy(cur, dY->dims, sizeof(int64_t) * (size_t)r);
+  const void *src = dY->data;
+  int which = 0;
+  for (int d = r - 1; d >= 0 && st == OD_OK; d--) {
+    if (!p.ax[d].resized) continue;
+    struct interp1d_bwd_job j = {.src = src, .in = p.ax[d].in, .out = p.ax[d].out, .t = &tab[d], .dbl = dbl};
+    j.inner = 1;
+    for (int k = d + 1; k < r; k++) j.inner *= cur[k];
+    j.chunks = (j.inner + RESIZE_BWD_CHUNK - 1) / RESIZE_BWD_CHUNK;
+    int64_t outer = 1;
+    for (int k = 0; k < d; k++) outer *= cur[k];
+    cur[d] = p.ax[d].in;
+    if (d == last_pass) {
+      j.dst = dX->data;
+    } else {
+      j.dst = buf[which];
+      int64_t n = 1;
+      for (int k = 0; k < r; k++) n *= cur[k];
+      memset(j.dst, 0, (size_t)n * es);
+    }
+    int64_t per_task = j.out * (int64_t)tab[d].n * (j.inner < RESIZE_BWD_CHUNK ? j.inner : RESIZE_BWD_CHUNK);
+    if (outer && j.inner) od_pool_parallel_for(ctx->pool, outer * j.chunks, 1 + 32768 / per_task, interp1d_bwd_tasks, &j);
+    src = j.dst;
+    which ^= 1;
+  }
+  for (int d = 0; d < r; d++) resize_table_free(&tab[d]);
+  free(buf[0]);
+  free(buf[1]);
+  return st;
+}
+
 static const char resize_dtypes[] =
     "nearest: float, double, float16, bfloat16, int8..int64, uint8..uint64, bool; linear/cubic: float, double";
 
@@ -847,6 +979,7 @@ const struct od_op_kernels od_kernels_resize = {
     .parse = resize_parse,
     .infer = resize_infer,
     .forward = {[OD_DEVICE_CPU] = resize_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = resize_backward_cpu},
     .no_grad_inputs = (1u << 1) | (1u << 2) | (1u << 3), /* roi, scales, sizes */
     .flags = OD_OP_FOLDABLE,
     .dtypes = resize_dtypes,
@@ -858,6 +991,7 @@ const struct od_op_kernels od_kernels_upsample = {
     .parse = resize_parse,
     .infer = resize_infer,
     .forward = {[OD_DEVICE_CPU] = resize_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = resize_backward_cpu},
     .no_grad_inputs = 1u << 1, /* scales */
     .flags = OD_OP_FOLDABLE,
     .dtypes = resize_dtypes,

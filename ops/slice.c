@@ -5,7 +5,8 @@
  * Negative starts/ends count from the back; out-of-range values (INT64_MAX / INT64_MIN as "to the
  * end") are clamped: to [0, d] for positive steps, starts to [0, d-1] and ends to [-1, d-1] for
  * negative ones. The copy is a strided view of the input (ops/transpose.h), so every fixed-size
- * dtype works. Spec: https://onnx.ai/onnx/operators/onnx__Slice.html */
+ * dtype works; backward (float, double) adds dY into the same view of dX.
+ * Spec: https://onnx.ai/onnx/operators/onnx__Slice.html */
 #include <stdbool.h>
 #include <string.h>
 
@@ -166,11 +167,35 @@ static enum od_status slice_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* Backward: Y[j] = X[start + j * step] (per axis), an injective read, so dX[start + j * step] +=
+ * dY[j] through the same strided view (negative steps walk back); the rest of dX gets nothing. */
+static enum od_status slice_backward_cpu(struct od_kernel_ctx *ctx) {
+  struct od_tensor *dX = ctx->din[0];
+  const struct od_tensor *dY = ctx->dout[0];
+  if (!dX || !dY || od_tensor_numel(dY) == 0) return OD_OK;
+  const struct od_tensor *in[5] = {NULL};
+  for (int i = 0; i < ctx->n_in && i < 5; i++) in[i] = ctx->in[i];
+  struct slice_plan p;
+  bool pending;
+  OD_TRY(slice_make_plan(ctx->node, ctx->attrs, ctx->in[0], in, ctx->n_in, &p, &pending, ctx->err));
+  if (pending) return od_err_set(ctx->err, OD_ERR_INTERNAL, "slice parameters have no value at run time");
+  int64_t xs[OD_MAX_DIMS], ds[OD_MAX_DIMS], off = 0;
+  od_strides(dX->rank, dX->dims, xs);
+  for (int k = 0; k < dX->rank; k++) {
+    off += p.start[k] * xs[k];
+    ds[k] = p.step[k] * xs[k];
+  }
+  size_t es = od_dtype_size(dX->dtype);
+  return od_strided_add(ctx->pool, dX->dtype, dY->rank, dY->dims, (char *)dX->data + off * (int64_t)es, ds, dY->data,
+                        NULL, "Slice", ctx->err);
+}
+
 const struct od_op_kernels od_kernels_slice = {
     .attrs_size = sizeof(struct slice_attrs),
     .parse = slice_parse,
     .infer = slice_infer,
     .forward = {[OD_DEVICE_CPU] = slice_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = slice_backward_cpu},
     .no_grad_inputs = 0x1eu, /* starts, ends, axes, steps */
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",

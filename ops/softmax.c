@@ -12,6 +12,7 @@
  * 1), new form = (prod(dims[:axis]), dims[axis], prod(dims[axis+1:])).
  *
  * dtypes: float, double (float16/bfloat16 are not stored by this runtime's kernels).
+ * Backward: float, double, from the saved output (see softmax_backward_cpu).
  * Spec: https://onnx.ai/onnx/operators/onnx__Softmax.html, onnx__LogSoftmax.html */
 #include <math.h>
 #include <string.h>
@@ -70,7 +71,7 @@ static enum od_status softmax_infer(struct od_infer_ctx *ctx) {
   if (x->dtype != OD_DTYPE_FLOAT && x->dtype != OD_DTYPE_DOUBLE)
     return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "input dtype %s is not supported (float, double)",
                       od_dtype_name(x->dtype));
-  int64_t outer, n, inner;
+  int64_t outer = 0, n = 0, inner = 0;
   OD_TRY(softmax_view(a, x, &outer, &n, &inner, ctx->err));
   ctx->out[0] = *x;
   ctx->out[0].data = NULL;
@@ -228,7 +229,7 @@ SOFTMAX_DEFINE(f64, double)
 static enum od_status softmax_forward_cpu(struct od_kernel_ctx *ctx) {
   const struct softmax_attrs *a = ctx->attrs;
   const struct od_tensor *x = ctx->in[0];
-  int64_t outer, n, inner;
+  int64_t outer = 0, n = 0, inner = 0;
   OD_TRY(softmax_view(a, x, &outer, &n, &inner, ctx->err));
   if (outer * n * inner == 0) return OD_OK;
   struct softmax_task t = {x->data, ctx->out[0]->data, n, inner, a->log};
@@ -244,11 +245,76 @@ static enum od_status softmax_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* ---- backward ---------------------------------------------------------------------------------- */
+
+/* Along each normalised line (the same (outer, n, inner) view as the forward), from the saved
+ * output Y:
+ *   Softmax:    dX_j += Y_j * (dY_j - sum_k dY_k Y_k)          (Jacobian diag(Y) - Y Y^T)
+ *   LogSoftmax: dX_j += dY_j - exp(Y_j) * sum_k dY_k           (exp(Y) is the softmax)
+ * Work items as in the forward: rows when inner == 1, else (outer index, block of inner
+ * positions); sums in double. */
+struct softmax_bwd_task {
+  const void *y, *dy;
+  void *dx;
+  int64_t n, inner;
+  bool log;
+};
+
+#define SOFTMAX_BWD_DEFINE(NAME, T)                                                           \
+  static void softmax_bwd_##NAME(void *vt, int64_t begin, int64_t end) {                      \
+    const struct softmax_bwd_task *t = vt;                                                    \
+    int64_t n = t->n, inner = t->inner;                                                       \
+    int64_t nblk = (inner + SOFTMAX_BLOCK - 1) / SOFTMAX_BLOCK;                               \
+    double s[SOFTMAX_BLOCK];                                                                  \
+    for (int64_t w = begin; w < end; w++) {                                                   \
+      int64_t o = w / nblk, i0 = (w % nblk) * SOFTMAX_BLOCK;                                  \
+      int64_t nb = inner - i0 < SOFTMAX_BLOCK ? inner - i0 : SOFTMAX_BLOCK;                   \
+      size_t base = (size_t)(o * n * inner + i0);                                             \
+      const T *y = (const T *)t->y + base, *dy = (const T *)t->dy + base;                     \
+      T *dx = (T *)t->dx + base;                                                              \
+      for (int64_t i = 0; i < nb; i++) s[i] = 0;                                              \
+      for (int64_t j = 0; j < n; j++) {                                                       \
+        const T *yr = y + j * inner, *dr = dy + j * inner;                                    \
+        if (t->log)                                                                           \
+          for (int64_t i = 0; i < nb; i++) s[i] += dr[i];                                     \
+        else                                                                                  \
+          for (int64_t i = 0; i < nb; i++) s[i] += (double)dr[i] * yr[i];                     \
+      }                                                                                       \
+      for (int64_t j = 0; j < n; j++) {                                                       \
+        const T *yr = y + j * inner, *dr = dy + j * inner;                                    \
+        T *xr = dx + j * inner;                                                               \
+        if (t->log)                                                                           \
+          for (int64_t i = 0; i < nb; i++) xr[i] += (T)(dr[i] - exp((double)yr[i]) * s[i]);   \
+        else                                                                                  \
+          for (int64_t i = 0; i < nb; i++) xr[i] += (T)(yr[i] * (dr[i] - s[i]));              \
+      }                                                                                       \
+    }                                                                                         \
+  }
+
+SOFTMAX_BWD_DEFINE(f32, float)
+SOFTMAX_BWD_DEFINE(f64, double)
+
+static enum od_status softmax_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct softmax_attrs *a = ctx->attrs;
+  const struct od_tensor *x = ctx->in[0], *dy = ctx->dout[0];
+  if (!dy || !ctx->din[0]) return OD_OK;
+  int64_t outer = 0, n = 0, inner = 0;
+  OD_TRY(softmax_view(a, x, &outer, &n, &inner, ctx->err));
+  if (outer * n * inner == 0) return OD_OK;
+  struct softmax_bwd_task t = {ctx->out[0]->data, dy->data, ctx->din[0]->data, n, inner, a->log};
+  int64_t nblk = (inner + SOFTMAX_BLOCK - 1) / SOFTMAX_BLOCK;
+  int64_t per = n * (inner < SOFTMAX_BLOCK ? inner : SOFTMAX_BLOCK);
+  od_pool_parallel_for(ctx->pool, outer * nblk, (8192 + per - 1) / per,
+                       x->dtype == OD_DTYPE_FLOAT ? softmax_bwd_f32 : softmax_bwd_f64, &t);
+  return OD_OK;
+}
+
 const struct od_op_kernels od_kernels_softmax = {
     .attrs_size = sizeof(struct softmax_attrs),
     .parse = softmax_parse,
     .infer = softmax_infer,
     .forward = {[OD_DEVICE_CPU] = softmax_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = softmax_backward_cpu},
     .dtypes = "float, double",
 };
 
@@ -257,5 +323,6 @@ const struct od_op_kernels od_kernels_log_softmax = {
     .parse = log_softmax_parse,
     .infer = softmax_infer,
     .forward = {[OD_DEVICE_CPU] = softmax_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = softmax_backward_cpu},
     .dtypes = "float, double",
 };

@@ -3,7 +3,8 @@
  *   11: negative axis       13: sizes from optional input 1 (int64), attribute gone
  *   18: 'num_outputs' attribute: parts of ceil(d / n), the last one smaller (uneven splits)
  * Without sizes the axis is cut into n_outputs equal parts (before 18 it must divide evenly).
- * Zero-sized parts are allowed. dtypes: every fixed-size dtype the runtime holds (byte copies).
+ * Zero-sized parts are allowed. dtypes: every fixed-size dtype the runtime holds (byte copies);
+ * backward float and double.
  * Spec: https://onnx.ai/onnx/operators/onnx__Split.html */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "ops/attr.h"
 #include "ops/op.h"
+#include "ops/transpose.h"
 #include "runtime/pool.h"
 
 #define SPLIT_MAX_OUTPUTS 1024
@@ -164,11 +166,39 @@ static enum od_status split_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* Backward: output i is the block [off_i, off_i + d_i) of X along the axis, so that block of dX
+ * += dY_i; outputs no gradient reaches (dout NULL) add nothing. */
+static enum od_status split_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct split_attrs *a = ctx->attrs;
+  struct od_tensor *dX = ctx->din[0];
+  if (!dX) return OD_OK;
+  int axis;
+  OD_TRY(od_axis_normalize(a->axis, dX->rank, "attribute 'axis'", &axis, ctx->err));
+  int64_t sizes[SPLIT_MAX_OUTPUTS];
+  bool pending;
+  OD_TRY(split_sizes(a, ctx->node, ctx->n_in, ctx->n_in >= 2 ? ctx->in[1] : NULL, dX->dims[axis], sizes, &pending,
+                     ctx->err));
+  if (pending) return od_err_set(ctx->err, OD_ERR_INTERNAL, "input 'split' has no value at run time");
+  int64_t xs[OD_MAX_DIMS], off = 0;
+  od_strides(dX->rank, dX->dims, xs);
+  size_t es = od_dtype_size(dX->dtype);
+  for (int i = 0; i < ctx->n_out; i++) {
+    const struct od_tensor *dY = ctx->dout[i];
+    int64_t d = sizes[i];
+    if (dY && od_tensor_numel(dY))
+      OD_TRY(od_strided_add(ctx->pool, dX->dtype, dY->rank, dY->dims, (char *)dX->data + (size_t)(off * xs[axis]) * es,
+                            xs, dY->data, NULL, "Split", ctx->err));
+    off += d;
+  }
+  return OD_OK;
+}
+
 const struct od_op_kernels od_kernels_split = {
     .attrs_size = sizeof(struct split_attrs),
     .parse = split_parse,
     .infer = split_infer,
     .forward = {[OD_DEVICE_CPU] = split_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = split_backward_cpu},
     .no_grad_inputs = 1u << 1,
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",

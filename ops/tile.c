@@ -3,7 +3,8 @@
  *   1: inputs 'tiles' and 'axis' (scalars): repeat along one axis
  *   6: input 'repeats' (int64 1-D, one value >= 0 per input dim)     13: bfloat16
  * The copy reads the 2r-D view [rep_0, d_0, rep_1, d_1, ...] of the input with strides
- * [0, s_0, 0, s_1, ...] (ops/transpose.h); every fixed-size dtype works.
+ * [0, s_0, 0, s_1, ...] (ops/transpose.h); every fixed-size dtype works. Backward (float,
+ * double) sums the gradient over the tiles.
  * Spec: https://onnx.ai/onnx/operators/onnx__Tile.html */
 #include <string.h>
 
@@ -82,9 +83,31 @@ static enum od_status tile_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* Backward: Y[t_k * d_k + i_k] = X[i_k], so dX[i] = sum over the tiles t of dY[t * d + i]: the
+ * forward's 2r-D view [rep_k, d_k] with dX strides [0, xs_k] and dY strides [d_k * ys_k, ys_k]. */
+static enum od_status tile_backward_cpu(struct od_kernel_ctx *ctx) {
+  struct od_tensor *dX = ctx->din[0];
+  const struct od_tensor *dY = ctx->dout[0];
+  if (!dX || !dY || od_tensor_numel(dY) == 0) return OD_OK;
+  int64_t xs[OD_MAX_DIMS], ys[OD_MAX_DIMS], dims[OD_STRIDED_MAX_DIMS], ds[OD_STRIDED_MAX_DIMS], ss[OD_STRIDED_MAX_DIMS];
+  od_strides(dX->rank, dX->dims, xs);
+  od_strides(dY->rank, dY->dims, ys);
+  for (int k = 0; k < dX->rank; k++) {
+    int64_t d = dX->dims[k];
+    dims[2 * k] = d ? dY->dims[k] / d : 0; /* the repeat */
+    ds[2 * k] = 0;
+    ss[2 * k] = d * ys[k];
+    dims[2 * k + 1] = d;
+    ds[2 * k + 1] = xs[k];
+    ss[2 * k + 1] = ys[k];
+  }
+  return od_strided_add(ctx->pool, dX->dtype, 2 * dX->rank, dims, dX->data, ds, dY->data, ss, "Tile", ctx->err);
+}
+
 const struct od_op_kernels od_kernels_tile = {
     .infer = tile_infer,
     .forward = {[OD_DEVICE_CPU] = tile_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = tile_backward_cpu},
     .no_grad_inputs = 0x6u,
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",

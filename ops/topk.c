@@ -11,7 +11,8 @@
  *
  * Method: per slice along axis, a heap of the k best seen so far with the worst at the root
  * (O(n log k)), then heap-sorted best first.
- * dtypes: float, double, int8..int64, uint8..uint64.
+ * dtypes: float, double, int8..int64, uint8..uint64. Backward (float, double): the gradient of
+ * Values scattered back to the selected positions.
  * Spec: https://onnx.ai/onnx/operators/onnx__TopK.html */
 #include <stdlib.h>
 
@@ -238,11 +239,63 @@ static enum od_status topk_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* Backward of Values (Indices takes none): each selected element gets its value's gradient,
+ *   dX[.., Indices[.., j, ..], ..] += dValues[.., j, ..]
+ * (a scatter; the k indices of a slice are distinct). Indices come from the saved output, or are
+ * recomputed when the model omits it. */
+static enum od_status topk_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct topk_attrs *a = ctx->attrs;
+  const struct od_tensor *x = ctx->in[0], *dv = ctx->dout[0];
+  struct od_tensor *dx = ctx->din[0];
+  if (!dv || !dx) return OD_OK;
+  if (x->dtype != OD_DTYPE_FLOAT && x->dtype != OD_DTYPE_DOUBLE)
+    return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "backward: input dtype %s is not supported (float, double)",
+                      od_dtype_name(x->dtype));
+  int axis;
+  OD_TRY(od_axis_normalize(a->axis, x->rank, "axis", &axis, ctx->err));
+  int64_t k;
+  OD_TRY(topk_k(a, x, a->k_input ? ctx->in[1] : NULL, axis, &k, ctx->err));
+  int64_t outer = 1, n = x->dims[axis], inner = 1;
+  for (int d = 0; d < x->rank; d++) {
+    if (d < axis) outer *= x->dims[d];
+    else if (d > axis) inner *= x->dims[d];
+  }
+  int64_t slices = outer * inner;
+  if (k == 0 || slices == 0) return OD_OK;
+  const int64_t *idx = ctx->n_out > 1 && ctx->out[1] ? ctx->out[1]->data : NULL;
+  int64_t *own = NULL;
+  if (!idx) { /* rerun the selection for the indices alone */
+    size_t pair = x->dtype == OD_DTYPE_FLOAT ? sizeof(struct topk_pair_f32) : sizeof(struct topk_pair_f64);
+    own = malloc(sizeof(int64_t) * (size_t)(slices * k));
+    void *scratch = malloc(pair * (size_t)k);
+    if (!own || !scratch) {
+      free(own);
+      free(scratch);
+      return od_err_set(ctx->err, OD_ERR_OOM, "out of memory for TopK backward");
+    }
+    struct topk_task t = {x->data, NULL, own, scratch, 1, slices, n, inner, k, a->largest != 0};
+    if (x->dtype == OD_DTYPE_FLOAT) topk_range_f32(&t, 0, 1);
+    else topk_range_f64(&t, 0, 1);
+    free(scratch);
+    idx = own;
+  }
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t j = 0; j < k; j++)
+      for (int64_t i = 0; i < inner; i++) {
+        int64_t src = (o * k + j) * inner + i, dst = (o * n + idx[src]) * inner + i;
+        if (x->dtype == OD_DTYPE_FLOAT) ((float *)dx->data)[dst] += ((const float *)dv->data)[src];
+        else ((double *)dx->data)[dst] += ((const double *)dv->data)[src];
+      }
+  free(own);
+  return OD_OK;
+}
+
 const struct od_op_kernels od_kernels_topk = {
     .attrs_size = sizeof(struct topk_attrs),
     .parse = topk_parse,
     .infer = topk_infer,
     .forward = {[OD_DEVICE_CPU] = topk_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = topk_backward_cpu},
     .no_grad_inputs = 1u << 1, /* K */
     .flags = OD_OP_FOLDABLE,
     .dtypes = "float, double, int8, uint8, int16, uint16, int32, uint32, int64, uint64",

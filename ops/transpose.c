@@ -1,9 +1,10 @@
 /* ops/transpose.c: ONNX Transpose (opsets 1, 13, 21, 23-25: same semantics, later versions only
- * add dtypes) and the strided copy engine of ops/transpose.h.
+ * add dtypes) and the strided copy and accumulate engines of ops/transpose.h.
  *
  * Transpose: Y = X with its axes permuted, Y.shape[i] = X.shape[perm[i]]; perm defaults to the
  * reversed axes. dtypes: every fixed-size dtype the runtime holds (float, double, float16,
- * bfloat16, int8..int64, uint8..uint64, bool): the copy moves bytes.
+ * bfloat16, int8..int64, uint8..uint64, bool): the copy moves bytes. Backward (float, double):
+ * dX = dY transposed back by the inverse permutation, accumulated.
  * Spec: https://onnx.ai/onnx/operators/onnx__Transpose.html */
 #include "ops/transpose.h"
 
@@ -180,6 +181,159 @@ void od_strided_copy(struct od_pool *pool, size_t es, int rank, const int64_t *d
   od_pool_parallel_for(pool, rows, 1 + 32768 / jb.dims[last], sc_rows, &jb);
 }
 
+/* ---- the strided accumulate engine (backward passes) ----------------------------------------- */
+
+/* The block split into "keep" dims (dst stride != 0, each index its own dst element) and "reduce"
+ * dims (dst stride 0, summed over), each list in the caller's order with contiguous dims merged. */
+struct sa_job {
+  bool dbl;
+  int nk, nr;
+  int64_t kd[SC_MAX], kds[SC_MAX], kss[SC_MAX]; /* keep dims: size, dst stride, src stride */
+  int64_t rd[SC_MAX], rss[SC_MAX];              /* reduce dims: size, src stride */
+  int64_t nred;                                 /* product of rd */
+  char *dst;
+  const char *src;
+};
+
+/* dst/src offsets of the linear index t over the keep dims [0, n). */
+static void sa_offsets(const struct sa_job *jb, int n, int64_t t, int64_t *doff, int64_t *soff) {
+  *doff = *soff = 0;
+  for (int k = n - 1; k >= 0; k--) {
+    int64_t i = t % jb->kd[k];
+    t /= jb->kd[k];
+    *doff += i * jb->kds[k];
+    *soff += i * jb->kss[k];
+  }
+}
+
+/* Sum over the reduce dims of src (from offset soff), innermost reduce dim as the inner loop. */
+#define SA_REDUCE_SUM(T, s, soff, out)                                                          \
+  do {                                                                                          \
+    int64_t idx_[SC_MAX] = {0}, ro_ = 0, last_ = jb->nr - 1, n_ = jb->rd[last_], st_ = jb->rss[last_]; \
+    double acc_ = 0;                                                                            \
+    for (int64_t q_ = 0; q_ < jb->nred / n_; q_++) {                                            \
+      const T *p_ = (s) + (soff) + ro_;                                                         \
+      for (int64_t i_ = 0; i_ < n_; i_++) acc_ += p_[i_ * st_];                                 \
+      for (int k_ = last_ - 1; k_ >= 0; k_--) {                                                 \
+        ro_ += jb->rss[k_];                                                                     \
+        if (++idx_[k_] < jb->rd[k_]) break;                                                     \
+        ro_ -= jb->rss[k_] * jb->rd[k_];                                                        \
+        idx_[k_] = 0;                                                                           \
+      }                                                                                         \
+    }                                                                                           \
+    (out) = acc_;                                                                               \
+  } while (0)
+
+/* Path A: the innermost moving dim is a reduce dim; one task per dst element. */
+#define SA_KERNELS(T)                                                                           \
+  static void sa_elems_##T(void *ctx, int64_t begin, int64_t end) {                             \
+    const struct sa_job *jb = ctx;                                                              \
+    T *d = (T *)jb->dst;                                                                        \
+    const T *s = (const T *)jb->src;                                                            \
+    for (int64_t t = begin; t < end; t++) {                                                     \
+      int64_t doff, soff;                                                                       \
+      double sum;                                                                               \
+      sa_offsets(jb, jb->nk, t, &doff, &soff);                                                  \
+      SA_REDUCE_SUM(T, s, soff, sum);                                                           \
+      d[doff] += (T)sum;                                                                        \
+    }                                                                                           \
+  }                                                                                             \
+  /* Path B: one task per row of the outer keep dims; every reduce index adds one row. */       \
+  static void sa_rows_##T(void *ctx, int64_t begin, int64_t end) {                              \
+    const struct sa_job *jb = ctx;                                                              \
+    int last = jb->nk - 1;                                                                      \
+    int64_t n = jb->kd[last], ds = jb->kds[last], ss = jb->kss[last];                           \
+    for (int64_t t = begin; t < end; t++) {                                                     \
+      int64_t doff, soff;                                                                       \
+      sa_offsets(jb, last, t, &doff, &soff);                                                    \
+      T *d = (T *)jb->dst + doff;                                                               \
+      int64_t idx[SC_MAX] = {0}, ro = 0;                                                        \
+      for (int64_t q = 0; q < jb->nred; q++) {                                                  \
+        const T *s = (const T *)jb->src + soff + ro;                                            \
+        if (ds == 1 && ss == 1)                                                                 \
+          for (int64_t i = 0; i < n; i++) d[i] += s[i];                                         \
+        else                                                                                    \
+          for (int64_t i = 0; i < n; i++) d[i * ds] += s[i * ss];                               \
+        for (int k = jb->nr - 1; k >= 0; k--) {                                                 \
+          ro += jb->rss[k];                                                                     \
+          if (++idx[k] < jb->rd[k]) break;                                                      \
+          ro -= jb->rss[k] * jb->rd[k];                                                         \
+          idx[k] = 0;                                                                           \
+        }                                                                                       \
+      }                                                                                         \
+    }                                                                                           \
+  }
+
+SA_KERNELS(float)
+SA_KERNELS(double)
+
+/* Appends dim (size, dst stride, src stride) to a list, merging it into the previous dim when the
+ * two are contiguous on both sides. */
+static void sa_push(int *n, int64_t *d, int64_t *ds, int64_t *ss, int64_t size, int64_t dstr, int64_t sstr) {
+  int m = *n;
+  if (m > 0 && (!ds || ds[m - 1] == dstr * size) && ss[m - 1] == sstr * size) {
+    d[m - 1] *= size;
+    if (ds) ds[m - 1] = dstr;
+    ss[m - 1] = sstr;
+    return;
+  }
+  d[m] = size;
+  if (ds) ds[m] = dstr;
+  ss[m] = sstr;
+  *n = m + 1;
+}
+
+static int64_t sa_abs(int64_t v) { return v < 0 ? -v : v; }
+
+enum od_status od_strided_add(struct od_pool *pool, int dtype, int rank, const int64_t *dims, void *dst,
+                              const int64_t *dst_strides, const void *src, const int64_t *src_strides,
+                              const char *what, struct od_err *err) {
+  if (dtype != OD_DTYPE_FLOAT && dtype != OD_DTYPE_DOUBLE)
+    return od_err_set(err, OD_ERR_UNSUPPORTED, "%s: no backward for %s (float and double only)", what,
+                      od_dtype_name(dtype));
+  if (rank < 0 || rank > SC_MAX) return od_err_set(err, OD_ERR_INTERNAL, "%s: rank %d", what, rank);
+  struct sa_job jb = {.dbl = dtype == OD_DTYPE_DOUBLE, .dst = dst, .src = src};
+  int64_t cd[SC_MAX], cs[SC_MAX];
+  if (!dst_strides || !src_strides) {
+    int64_t s = 1;
+    for (int k = rank - 1; k >= 0; k--) {
+      cd[k] = cs[k] = s;
+      s *= dims[k];
+    }
+    if (!dst_strides) dst_strides = cd;
+    if (!src_strides) src_strides = cs;
+  }
+  for (int k = 0; k < rank; k++) {
+    if (dims[k] == 0) return OD_OK;
+    if (dims[k] == 1) continue;
+    if (dst_strides[k] == 0) sa_push(&jb.nr, jb.rd, NULL, jb.rss, dims[k], 0, src_strides[k]);
+    else sa_push(&jb.nk, jb.kd, jb.kds, jb.kss, dims[k], dst_strides[k], src_strides[k]);
+  }
+  if (jb.nk == 0) { /* everything sums into one element */
+    jb.kd[0] = 1;
+    jb.kds[0] = jb.kss[0] = 1;
+    jb.nk = 1;
+  }
+  if (jb.nr == 0) {
+    jb.rd[0] = 1;
+    jb.rss[0] = 0;
+    jb.nr = 1;
+  }
+  jb.nred = 1;
+  for (int k = 0; k < jb.nr; k++) jb.nred *= jb.rd[k];
+  int64_t keep = 1;
+  for (int k = 0; k < jb.nk; k++) keep *= jb.kd[k];
+  bool inner_reduce = jb.rd[jb.nr - 1] > 1 &&
+                      (jb.kd[jb.nk - 1] == 1 || sa_abs(jb.rss[jb.nr - 1]) < sa_abs(jb.kss[jb.nk - 1]));
+  if (inner_reduce) {
+    od_pool_parallel_for(pool, keep, 1 + 32768 / jb.nred, jb.dbl ? sa_elems_double : sa_elems_float, &jb);
+  } else {
+    int64_t rows = keep / jb.kd[jb.nk - 1], per_row = jb.kd[jb.nk - 1] * jb.nred;
+    od_pool_parallel_for(pool, rows, 1 + 32768 / per_row, jb.dbl ? sa_rows_double : sa_rows_float, &jb);
+  }
+  return OD_OK;
+}
+
 /* ---- Transpose ------------------------------------------------------------------------------- */
 
 struct transpose_attrs {
@@ -239,11 +393,26 @@ static enum od_status transpose_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* Backward: Y[j] = X[j permuted], so dX = transpose(dY, inverse perm): walking X's index space,
+ * axis k of X is axis inv[k] of Y (perm[inv[k]] = k), read with Y's stride there. */
+static enum od_status transpose_backward_cpu(struct od_kernel_ctx *ctx) {
+  struct od_tensor *dX = ctx->din[0];
+  const struct od_tensor *dY = ctx->dout[0];
+  if (!dX || !dY) return OD_OK;
+  int perm[OD_MAX_DIMS];
+  OD_TRY(transpose_perm(ctx->attrs, dX->rank, perm, ctx->err));
+  int64_t ys[OD_MAX_DIMS], ss[OD_MAX_DIMS];
+  od_strides(dY->rank, dY->dims, ys);
+  for (int i = 0; i < dY->rank; i++) ss[perm[i]] = ys[i];
+  return od_strided_add(ctx->pool, dX->dtype, dX->rank, dX->dims, dX->data, NULL, dY->data, ss, "Transpose", ctx->err);
+}
+
 const struct od_op_kernels od_kernels_transpose = {
     .attrs_size = sizeof(struct transpose_attrs),
     .parse = transpose_parse,
     .infer = transpose_infer,
     .forward = {[OD_DEVICE_CPU] = transpose_forward_cpu},
+    .backward = {[OD_DEVICE_CPU] = transpose_backward_cpu},
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",
 };

@@ -117,3 +117,71 @@ const char *od_node_describe(const struct od_node *n, char *buf, size_t size) {
     snprintf(buf, size, "node '%s' (%s-%lld)", name, n->op_type, (long long)n->opset);
   return buf;
 }
+
+static enum od_status table_grow(struct od_graph *g) {
+  size_t cap = g->name_table_cap ? g->name_table_cap * 2 : 64;
+  int *t = malloc(cap * sizeof *t);
+  if (!t) return OD_ERR_OOM;
+  for (size_t i = 0; i < cap; i++) t[i] = -1;
+  for (int id = 0; id < g->n_values; id++) {
+    size_t i = name_hash(g->values[id].name) & (cap - 1);
+    while (t[i] >= 0) i = (i + 1) & (cap - 1);
+    t[i] = id;
+  }
+  free(g->name_table);
+  g->name_table = t;
+  g->name_table_cap = cap;
+  return OD_OK;
+}
+
+enum od_status od_graph_add_value(struct od_graph *g, const char *name, enum od_value_kind kind, int *id) {
+  if ((size_t)(g->n_values + 1) * 2 > g->name_table_cap && table_grow(g) != OD_OK) return OD_ERR_OOM;
+  if (g->n_values == g->values_cap) {
+    int cap = g->values_cap ? g->values_cap * 2 : 64;
+    struct od_value *v = realloc(g->values, (size_t)cap * sizeof *v);
+    if (!v) return OD_ERR_OOM;
+    g->values = v;
+    g->values_cap = cap;
+  }
+  struct od_value *v = &g->values[g->n_values];
+  memset(v, 0, sizeof *v);
+  size_t len = strlen(name) + 1;
+  v->name = malloc(len);
+  if (!v->name) return OD_ERR_OOM;
+  memcpy(v->name, name, len);
+  v->kind = kind;
+  v->rank = -1;
+  v->producer = -1;
+  v->source_index = -1;
+  for (int d = 0; d < OD_MAX_DIMS; d++) v->dims[d] = OD_DIM_UNKNOWN;
+  size_t i = name_hash(name) & (g->name_table_cap - 1);
+  while (g->name_table[i] >= 0) i = (i + 1) & (g->name_table_cap - 1);
+  g->name_table[i] = g->n_values;
+  *id = g->n_values++;
+  return OD_OK;
+}
+
+enum od_status od_graph_add_param_copy(struct od_graph *g, const char *name, int src, int *id) {
+  const size_t align = 64;
+  size_t nbytes = g->values[src].nbytes;
+  size_t offset = (g->param_bytes + align - 1) & ~(align - 1);
+  size_t total = offset + ((nbytes + align - 1) & ~(align - 1));
+  uint8_t *data = realloc(g->param_data, total ? total : 1);
+  if (!data) return OD_ERR_OOM;
+  g->param_data = data;
+  memset(data + g->param_bytes, 0, total - g->param_bytes);
+  g->param_bytes = total;
+  int nid;
+  OD_TRY(od_graph_add_value(g, name, OD_VALUE_INITIALIZER, &nid));
+  struct od_value *v = &g->values[nid];
+  const struct od_value *s = &g->values[src];
+  v->type_kind = OD_TYPE_TENSOR;
+  v->dtype = s->dtype;
+  v->rank = s->rank;
+  memcpy(v->dims, s->dims, sizeof v->dims);
+  v->nbytes = nbytes;
+  v->data_offset = offset;
+  if (nbytes) memcpy(data + offset, data + s->data_offset, nbytes);
+  *id = nid;
+  return OD_OK;
+}

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "runtime/dtype.h"
+#include "runtime/status.h"
 
 #define OD_MAX_DIMS 8
 #define OD_DIM_UNKNOWN (-1)
@@ -137,7 +138,17 @@ struct od_graph {
   size_t param_bytes;
   int *name_table;              /* open-addressing hash of value names -> value id (-1 empty) */
   size_t name_table_cap;
+  int values_cap;               /* allocated entries of values */
 };
+
+/* Appends a value named name (which must not exist yet) of the given kind, with unknown shape;
+ * *id gets its id. OD_ERR_OOM on allocation failure (the graph is unchanged then). */
+enum od_status od_graph_add_value(struct od_graph *g, const char *name, enum od_value_kind kind, int *id);
+
+/* Appends an INITIALIZER value named name holding a copy of value src's dtype, shape and data
+ * (src: an INITIALIZER or CONSTANT). The parameter block is reallocated: data pointers taken
+ * before are invalid afterwards. source_index is left -1 for the caller to set. */
+enum od_status od_graph_add_param_copy(struct od_graph *g, const char *name, int src, int *id);
 
 /* Frees the graph and everything it owns; NULL is a no-op. */
 void od_graph_destroy(struct od_graph *g);

@@ -6,20 +6,21 @@ case must exit 2 with a message naming the offending file, and nothing may crash
 Comparison: max |got - want| / max(max |want|, 1e-3) <= 1e-4 for floats; integers and bools exact.
 
 usage: cli_run.py TOOL TMPDIR NODE_TESTS_DIR TINY_CNN.onnx"""
-import io
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-TOOL, TMP, NODE_DIR, TINY = sys.argv[1], os.path.abspath(os.path.join(sys.argv[2], "cli_run")), sys.argv[3], sys.argv[4]
-shutil.rmtree(TMP, ignore_errors=True)
-os.makedirs(TMP)
+TOOL, NODE_DIR, TINY = sys.argv[1], sys.argv[3], sys.argv[4]
+# a folder of its own: several builds' ctest may share TMPDIR; kept when something fails
+os.makedirs(sys.argv[2], exist_ok=True)
+TMP = tempfile.mkdtemp(prefix="cli_run_", dir=os.path.abspath(sys.argv[2]))
 EXCLUDED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node_tests_excluded.txt")
 RTOL = 1e-4
 
@@ -354,4 +355,8 @@ check(p.returncode == 0 and "logits: float [1, 10]" in p.stdout or not runnable(
       f"input without NAME=: exit {p.returncode}: {p.stderr}")
 
 print(f"{passed} passed, {len(failures)} failed")
+if failures:
+    print(f"files kept in {TMP}")
+else:
+    shutil.rmtree(TMP, ignore_errors=True)
 sys.exit(1 if failures else 0)

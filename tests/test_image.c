@@ -205,6 +205,7 @@ START_TEST(test_load_file) {
   o.std[1] = 0;
   ck_assert_int_eq(od_image_load(path, &o, &t, &err), OD_ERR_INVALID_ARG);
   ck_assert(strstr(err.msg, "std[1]"));
+  remove(path);
   free(jpg);
   free(src);
 }

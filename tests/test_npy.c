@@ -155,6 +155,7 @@ START_TEST(test_round_trip) {
       fclose(f);
       od_host_tensor_free(&h);
       free(t.data);
+      remove(path);
     }
 }
 END_TEST
@@ -188,6 +189,7 @@ START_TEST(test_write_header_text) {
     ck_assert_int_eq(buf[10 + hlen - 1], '\n');
   }
   struct od_err err = {0};
+  remove(path);
   ck_assert_int_eq(od_npy_write(path, OD_DTYPE_BFLOAT16, 1, (int64_t[]){1}, zeros, &err), OD_ERR_UNSUPPORTED);
   ck_assert(strstr(err.msg, "bfloat16"));
   ck_assert_int_eq(od_npy_write("/nonexistent-dir/x.npy", OD_DTYPE_FLOAT, 0, NULL, zeros, &err), OD_ERR_IO);
@@ -365,6 +367,7 @@ START_TEST(test_file_errors) {
     ck_assert_msg(s == OD_ERR_INVALID_ARG, "cut %zu: status %d: %s", cut, s, err.msg);
     ck_assert_msg(strstr(err.msg, dst) != NULL, "cut %zu: '%s'", cut, err.msg);
   }
+  remove(dst);
 }
 END_TEST
 

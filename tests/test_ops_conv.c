@@ -741,7 +741,8 @@ START_TEST(test_errors) {
 }
 END_TEST
 
-/* BatchNormalization-14 with training_mode=0 but a training executor: batch statistics. */
+/* BatchNormalization-14 with training_mode=0 but a training executor: batch statistics, and the
+ * running statistics updated in place in inputs mean and var (momentum 0.9). */
 START_TEST(test_batchnorm_training_flag) {
   float x[2 * 2 * 3], s[2] = {1.5f, -0.5f}, b[2] = {0.25f, 1.0f}, mean[2] = {10, 20}, var[2] = {5, 6};
   for (int i = 0; i < 12; i++) x[i] = (float)((i * 5) % 7) - 2.0f;
@@ -767,6 +768,9 @@ START_TEST(test_batchnorm_training_flag) {
         ck_assert_msg(fabs(((float *)out[0].data)[k] - want) < 1e-5, "element %d: %g vs %g", k,
                       ((float *)out[0].data)[k], want);
       }
+    double want_mean = (c ? 20 : 10) * 0.9 + mu * 0.1, want_var = (c ? 6 : 5) * 0.9 + v * 0.1;
+    ck_assert_msg(fabs(mean[c] - want_mean) < 1e-5 && fabs(var[c] - want_var) < 1e-5,
+                  "channel %d: running mean/var %g, %g; want %g, %g", c, mean[c], var[c], want_mean, want_var);
   }
   free_outputs(out, 1);
 }

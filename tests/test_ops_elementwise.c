@@ -407,8 +407,13 @@ static const struct g_case g_cases[] = {
 
 /* ---- one-node harness --------------------------------------------------------------------------- */
 
+static void free_outputs(struct od_tensor *out, int n) {
+  for (int i = 0; i < n; i++) free(out[i].data), out[i].data = NULL;
+}
+
 /* Runs op_type-opset on in[0..n_in) (dtype 0 = omitted) with the given attributes; on success
- * out[0..n_out) are shaped and hold calloc'd data (free with free_outputs). */
+ * out[0..n_out) are shaped and hold calloc'd data (free with free_outputs); on failure nothing
+ * stays allocated. */
 static enum od_status run_op(const char *op_type, int opset, int n_in, const struct od_tensor *in, int n_out,
                              const struct od_attr *attrs, int n_attrs, struct od_pool *pool, bool training,
                              struct od_tensor *out, struct od_err *err) {
@@ -438,13 +443,10 @@ static enum od_status run_op(const char *op_type, int opset, int n_in, const str
     struct od_kernel_ctx kc = {.node = &node, .attrs = ab, .n_in = n_in, .in = ip, .n_out = n_out, .out = op_,
                                .training = training, .pool = pool, .err = err};
     s = k->forward[OD_DEVICE_CPU](&kc);
+    if (s != OD_OK) free_outputs(out, n_out);
   }
   free(ab);
   return s;
-}
-
-static void free_outputs(struct od_tensor *out, int n) {
-  for (int i = 0; i < n; i++) free(out[i].data), out[i].data = NULL;
 }
 
 static bool is_half(int dt) { return dt == OD_DTYPE_FLOAT16 || dt == OD_DTYPE_BFLOAT16; }

@@ -40,7 +40,7 @@
   "  --threads T           CPU worker threads (default: one per core)\n"                              \
   "  --device SPEC         cpu (default), cuda, cuda:N\n"                                             \
   "  --profile             then time every node (CPU): totals per op type and the slowest nodes\n"    \
-  "  --json                also print one line of JSON with the numbers\n"
+  "  --json                also print two JSON lines: {\"times_ms\": [...]} (run order), then the summary\n"
 
 #define TOP_NODES 12
 
@@ -265,10 +265,19 @@ static struct stats summarize(double *t, int n) {
 /* ---- per-node profile ------------------------------------------------------------------------ */
 
 struct op_total {
-  const char *op_type;
+  char op_type[48]; /* the op type; Conv split by kind: "Conv 1x1", "Conv 3x3", "Conv depthwise 3x3" */
   int nodes;
   double ms;
 };
+
+static void op_key(const struct od_program *p, const struct od_node *n, char *key, size_t size) {
+  snprintf(key, size, "%s", n->op_type);
+  if (strcmp(n->op_type, "Conv") || n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0) return;
+  const struct od_tensor *x = &p->slots[n->inputs[0]].t, *w = &p->slots[n->inputs[1]].t;
+  if (w->rank != 4 || x->rank != 4) return;
+  bool dw = w->dims[1] == 1 && x->dims[1] > 1;
+  snprintf(key, size, "Conv %s%" PRId64 "x%" PRId64, dw ? "depthwise " : "", w->dims[2], w->dims[3]);
+}
 
 static int cmp_total(const void *a, const void *b) {
   double x = ((const struct op_total *)a)->ms, y = ((const struct op_total *)b)->ms;
@@ -322,9 +331,11 @@ static enum od_status profile(struct od_program *p, const struct od_tensor *inpu
     node_ms[i] /= iters;
     sum += node_ms[i];
     order[n_run++] = i;
+    char key[sizeof tot[0].op_type];
+    op_key(p, &g->nodes[i], key, sizeof key);
     int k = 0;
-    while (k < n_tot && strcmp(tot[k].op_type, g->nodes[i].op_type)) k++;
-    if (k == n_tot) tot[n_tot++].op_type = g->nodes[i].op_type;
+    while (k < n_tot && strcmp(tot[k].op_type, key)) k++;
+    if (k == n_tot) memcpy(tot[n_tot++].op_type, key, sizeof key);
     tot[k].nodes++;
     tot[k].ms += node_ms[i];
   }
@@ -345,17 +356,22 @@ static enum od_status profile(struct od_program *p, const struct od_tensor *inpu
       order[r] = order[best];
       order[best] = tmp;
       const struct od_node *n = &g->nodes[order[r]];
-      char in_shape[96] = "", out_shape[96] = "";
+      char in_shape[96] = "", w_shape[96] = "", out_shape[96] = "";
       if (n->n_inputs > 0 && n->inputs[0] >= 0) {
         const struct od_tensor *t = &p->slots[n->inputs[0]].t;
         od_shape_str(t->rank, t->dims, in_shape, sizeof in_shape);
+      }
+      if (n->n_inputs > 1 && n->inputs[1] >= 0 && p->slots[n->inputs[1]].kind == SLOT_PARAM) { /* weights */
+        const struct od_tensor *t = &p->slots[n->inputs[1]].t;
+        w_shape[0] = 'w';
+        od_shape_str(t->rank, t->dims, w_shape + 1, sizeof w_shape - 1);
       }
       if (n->n_outputs > 0 && n->outputs[0] >= 0) {
         const struct od_tensor *t = &p->slots[n->outputs[0]].t;
         od_shape_str(t->rank, t->dims, out_shape, sizeof out_shape);
       }
-      printf("  %9.3f ms  %-18s %-28s %s -> %s\n", node_ms[order[r]], n->op_type, n->name && *n->name ? n->name : "(unnamed)",
-             in_shape, out_shape);
+      printf("  %9.3f ms  %-12s %s %s -> %s  %s\n", node_ms[order[r]], n->op_type, in_shape, w_shape, out_shape,
+             n->name && *n->name ? n->name : "(unnamed)");
     }
   }
   free(node_ms);
@@ -419,6 +435,11 @@ int od_cmd_bench(int argc, char **argv) {
     if ((s = od_program_run(prog, ins, &err)) != OD_OK) goto done;
     if (dev->ops->sync && (s = dev->ops->sync(dev, &err)) != OD_OK) goto done;
     if (it >= o.warmup) times[it - o.warmup] = now_ms() - a;
+  }
+  if (o.json) { /* the raw times, in run order, before summarize sorts them */
+    printf("{\"times_ms\": [");
+    for (int i = 0; i < o.iters; i++) printf("%s%.4f", i ? ", " : "", times[i]);
+    printf("]}\n");
   }
   struct stats st = summarize(times, o.iters);
   printf("latency over %d runs after %d warm-up (ms): median %.3f  p90 %.3f  min %.3f  mean %.3f  max %.3f\n", o.iters,

@@ -26,7 +26,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import onnx, onnxruntime, numpy" >/dev/null 2>&1; then
+if ! .venv/bin/python -c "import onnx, onnxruntime, numpy, PIL" >/dev/null 2>&1; then
   echo "setup-deps: installing the Python reference packages into .venv"
   .venv/bin/pip install -q --disable-pip-version-check -r tools/requirements-test.txt
 fi

@@ -145,8 +145,12 @@ void od_trainer_report(struct od_trainer *t, FILE *f) {
   }
   fprintf(f, "trainable: %zu parameters in %zu tensors (%zu in adapters), %d frozen by pattern\n", n_params, n_tensors,
           n_adapter, t->params.n_frozen);
+  if (t->n_untied)
+    fprintf(f, "untied: %d shared parameter uses got their own copy (untie_shared); the export writes each as its own "
+               "initializer\n", t->n_untied);
   if (n_shared)
-    fprintf(f, "shared storage: %zu parameter tensors are read by several layers and stay tied in training\n", n_shared);
+    fprintf(f, "shared storage: %zu parameter tensors are read by several layers and stay tied (untie_shared is off)\n",
+            n_shared);
   int missing[64];
   int nm = od_program_missing_backward(sp->student, missing, 64);
   if (nm == 0) {

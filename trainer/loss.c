@@ -76,8 +76,9 @@ static enum od_status check_params(const struct od_loss_params *p, struct od_err
     if (!(p->temperature > 0))
       return od_err_set(err, OD_ERR_INVALID_ARG, "%s: temperature must be > 0, got %g", n, p->temperature);
     if (p->kind == OD_LOSS_SOFT_LABEL && !(p->teacher_temperature >= 0))
-      return od_err_set(err, OD_ERR_INVALID_ARG, "%s: teacher_temperature must be > 0 (0: the same as temperature), got %g",
-                        n, p->teacher_temperature);
+      return od_err_set(err, OD_ERR_INVALID_ARG,
+                        "%s: teacher_temperature must be > 0 (0: the same as temperature), got %g", n,
+                        p->teacher_temperature);
     break;
   case OD_LOSS_SMOOTH_L1:
     if (!(p->beta >= 0))
@@ -189,8 +190,8 @@ enum od_status od_loss_check(const struct od_loss_params *p, const struct od_ten
       return od_err_set(err, OD_ERR_INVALID_ARG, "%s takes %d tensor%s per side; the %s tensor%s is missing", n, arity,
                         arity > 1 ? "s" : "", S[i] ? "teacher" : "student", which);
     if (S[i]->dtype != OD_DTYPE_FLOAT && S[i]->dtype != OD_DTYPE_DOUBLE)
-      return od_err_set(err, OD_ERR_UNSUPPORTED, "%s: the student tensor%s is %s; losses take float or double", n, which,
-                        od_dtype_name(S[i]->dtype));
+      return od_err_set(err, OD_ERR_UNSUPPORTED, "%s: the student tensor%s is %s; losses take float or double", n,
+                        which, od_dtype_name(S[i]->dtype));
     if (T[i]->dtype != S[i]->dtype)
       return od_err_set(err, OD_ERR_SHAPE, "%s: the student tensor%s is %s and the teacher's is %s; they must match", n,
                         which, od_dtype_name(S[i]->dtype), od_dtype_name(T[i]->dtype));

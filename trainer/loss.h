@@ -5,12 +5,16 @@
  *   l2         mean((s - t)^2) over all elements                         (PaddleSlim l2_loss)
  *   l1         mean(|s - t|)
  *   smooth_l1  mean(huber_beta(s - t)): 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta
- *   kd         tau^2 * sum(p_t * (log p_t - log p_s)) / N, p = softmax(x / tau) along axis  (Hinton)
+ *   kd         tau^2 * sum(p_t * (log p_t - log p_s)) / R, p = softmax(x / tau) along axis, R = number of
+ *              positions of the other dims (= N for [N, C] logits: PyTorch batchmean; Hinton)
  *   soft_label mean over rows of -sum(softmax(t / tau_t) * log softmax(s / tau_s)) along axis (PaddleSlim, no tau^2)
- *   cosine     mean over positions of 1 - cos(s[n,:,h,w], t[n,:,h,w]) (vectors along axis 1)
+ *   cosine     mean over positions of 1 - cos(s[n,:,h,w], t[n,:,h,w]) (vectors along axis 1; norms
+ *              clamped at 1e-8 as torch's cosine_similarity)
  *   cwd        tau^2 / (N C) * sum_{n,c} KL(softmax(t[n,c,:]/tau) || softmax(s[n,c,:]/tau)) over H*W
- *   pkd        0.5 * mean((z(s) - z(t))^2), z = per-channel z-score over (N, H, W)
- *   at         mean over n of ||a(s) - a(t)||^2, a(F) = normalize(flatten(mean_c F^2))  (mean over HW)
+ *   pkd        0.5 * mean((z(s) - z(t))^2), z = per-channel z-score over (N, H, W):
+ *              (x - mean) / (unbiased std + 1e-6)  (mmrazor PKDLoss)
+ *   at         mean over the N*H*W elements of (a(s) - a(t))^2, a(F)[n] = normalize(flatten(mean_c F^2)),
+ *              normalize(v) = v / max(|v|_2, 1e-12)  (mmrazor ATLoss, torchdistill ATLoss mode "code")
  *   fsp        mean((G(s1, s2) - G(t1, t2))^2), G(x, y)[n] = x_n y_n^T / (H W)  (two tensors per side)
  *   yolo_split the objectness-weighted fine-grained YOLO loss of PaddleDetection's distill.py
  *              (reference/method.md 1.4), optional FM-NMS on the teacher maps (section 3.2)
@@ -42,10 +46,10 @@ enum od_loss_kind {
 struct od_loss_params {
   enum od_loss_kind kind;
   double temperature;          /* kd, cwd, soft_label (student side); default 1 */
-  double teacher_temperature;  /* soft_label teacher side; default = temperature */
+  double teacher_temperature;  /* soft_label teacher side; default 0 = the same as temperature */
   int axis;                    /* class/channel axis for kd and soft_label; default -1 (last) */
   double beta;                 /* smooth_l1; default 1 */
-  int num_classes;             /* yolo_split: classes C; maps are [N, A*(5+C), H, W] */
+  int num_classes;             /* yolo_split: classes C (default 20, VOC); maps are [N, A*(5+C), H, W] */
   int num_anchors;             /* yolo_split: anchors per scale A (default 3) */
   bool fm_nms;                 /* yolo_split: feature-map NMS on the teacher (paper section 3.2) */
   int fm_nms_kernel;           /* yolo_split: neighbourhood size for FM-NMS (default 3) */

@@ -39,10 +39,12 @@ static inline double od_loss_sigmoid(double z) {
   return e / (1.0 + e);
 }
 
-/* Binary cross-entropy with logits, BCE(z, p) = max(z, 0) - z p + log(1 + e^-|z|)
- * (Paddle's sigmoid_cross_entropy_with_logits); its derivative in z is sigmoid(z) - p. */
-static inline double od_loss_bce(double z, double p) {
-  return (z > 0 ? z : 0.0) - z * p + log1p(exp(-fabs(z)));
+/* Binary cross-entropy with logits, BCE(z, p) = max(z, 0) - z p + log(1 + e^-|z|) (Paddle's
+ * sigmoid_cross_entropy_with_logits, stable for any z); *dz = its derivative sigmoid(z) - p. One exp. */
+static inline double od_loss_bce_grad(double z, double p, double *dz) {
+  double e = exp(-fabs(z));
+  *dz = (z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e)) - p;
+  return (z > 0 ? z : 0.0) - z * p + log1p(e);
 }
 
 /* Subgradient of |d|: sign(d), 0 at 0. */
@@ -70,8 +72,9 @@ enum od_status od_loss_eval_yolo(const struct od_loss_params *p, const struct od
                                  struct od_tensor *const *dS, struct od_err *err);
 
 /* FM-NMS keep mask of the teacher maps T [N, A*(5+C), H, W]: keep[(n*A + a)*H*W + h*W + w] is 1 for
- * a kept cell, 0 for a suppressed one (rule in trainer/loss_yolo.c). Exposed for the tests. */
-void od_loss_fm_nms_mask(const struct od_tensor *T, int num_anchors, int num_classes, int kernel,
-                         unsigned char *keep);
+ * a kept cell, 0 for a suppressed one (rule in trainer/loss_yolo.c). Exposed for the tests. Fails
+ * only for lack of memory. */
+enum od_status od_loss_fm_nms_mask(const struct od_tensor *T, int num_anchors, int num_classes, int kernel,
+                                   unsigned char *keep, struct od_err *err);
 
 #endif

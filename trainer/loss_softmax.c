@@ -27,17 +27,26 @@
 
 #include "trainer/loss_internal.h"
 
-/* Log-softmax of x[0..k) / tau into out (x read with stride `stride` from t at `base`). */
-static void log_softmax(const struct od_tensor *t, int64_t base, int64_t stride, int64_t k, double tau, double *out) {
+/* Log-softmax of x[0..k) / tau into lp and softmax into pr (x read with stride `stride` from t at
+ * `base`). */
+static void log_softmax(const struct od_tensor *t, int64_t base, int64_t stride, int64_t k, double tau, double *lp,
+                        double *pr) {
   double mx = -INFINITY;
   for (int64_t j = 0; j < k; j++) {
-    out[j] = od_loss_x(t, base + j * stride) / tau;
-    if (out[j] > mx) mx = out[j];
+    lp[j] = od_loss_x(t, base + j * stride) / tau;
+    if (lp[j] > mx) mx = lp[j];
   }
   double z = 0.0;
-  for (int64_t j = 0; j < k; j++) z += exp(out[j] - mx);
-  double lse = mx + log(z);
-  for (int64_t j = 0; j < k; j++) out[j] -= lse;
+  for (int64_t j = 0; j < k; j++) {
+    lp[j] -= mx;
+    pr[j] = exp(lp[j]);
+    z += pr[j];
+  }
+  double lz = log(z), iz = 1.0 / z;
+  for (int64_t j = 0; j < k; j++) {
+    lp[j] -= lz;
+    pr[j] *= iz;
+  }
 }
 
 /* Rows are (o, i) for o < outer, i < inner; the row's K elements are at (o*K + j)*inner + i. */
@@ -51,24 +60,23 @@ static enum od_status softmax_rows(const struct od_loss_params *p, const struct 
   /* value factor and gradient factor (see the header) */
   double fv = kl ? tau_s * tau_s / rows : 1.0 / rows;
   double fg = scale * (kl ? tau_s / rows : 1.0 / (rows * tau_s));
-  double *ls = malloc(2 * (size_t)k * sizeof *ls);
+  double *ls = malloc(4 * (size_t)k * sizeof *ls);
   if (!ls) return od_err_set(err, OD_ERR_OOM, "%s: out of memory", od_loss_name(p->kind));
-  double *lt = ls + k, sum = 0.0;
+  double *lt = ls + k, *ps = ls + 2 * k, *pt = ls + 3 * k, sum = 0.0;
   for (int64_t o = 0; o < outer; o++)
     for (int64_t i = 0; i < inner; i++) {
       int64_t base = o * k * inner + i;
-      log_softmax(s, base, inner, k, tau_s, ls);
-      log_softmax(t, base, inner, k, tau_t, lt);
+      log_softmax(s, base, inner, k, tau_s, ls, ps);
+      log_softmax(t, base, inner, k, tau_t, lt, pt);
       double row = 0.0, sum_pt = 0.0;
       for (int64_t j = 0; j < k; j++) {
-        double pt = exp(lt[j]);
-        sum_pt += pt;
-        row += kl ? pt * (lt[j] - ls[j]) : -pt * ls[j];
+        sum_pt += pt[j];
+        row += kl ? pt[j] * (lt[j] - ls[j]) : -pt[j] * ls[j];
       }
       sum += row;
       if (!g) continue;
       for (int64_t j = 0; j < k; j++)
-        od_loss_g(g, base + j * inner, fg * (exp(ls[j]) * sum_pt - exp(lt[j])));
+        od_loss_g(g, base + j * inner, fg * (ps[j] * sum_pt - pt[j]));
     }
   free(ls);
   *value = fv * sum;

@@ -9,7 +9,7 @@
 #define BLOCK_ALIGN 16 /* floats: every tensor starts on a 64-byte boundary */
 
 /* Is input k of node n a weight input (a trainable use)? */
-static bool weight_input(const struct od_node *n, int k, const struct od_value *v) {
+bool od_params_weight_input(const struct od_node *n, int k, const struct od_value *v) {
   const char *op = n->op_type;
   if (n->domain[0]) return false;
   if (!strcmp(op, "Conv") || !strcmp(op, "ConvTranspose")) return k == 1 || k == 2;
@@ -71,7 +71,7 @@ enum od_status od_params_from_graph(const struct od_graph *g, const char *const 
       const struct od_value *val = &g->values[v];
       if ((val->kind != OD_VALUE_INITIALIZER && val->kind != OD_VALUE_CONSTANT) || val->dtype != OD_DTYPE_FLOAT)
         continue;
-      if (!weight_input(n, k, val)) continue;
+      if (!od_params_weight_input(n, k, val)) continue;
       if (index[v] >= 0) { /* shared storage: a second weight use */
         ps.p[index[v]].n_uses++;
         ps.p[index[v]].decay &= decays(n, k, val);

@@ -40,6 +40,9 @@ struct od_params {
   int n_frozen;        /* candidates left fixed by "freeze" */
 };
 
+/* Is input k of node n (reading value v) a weight input: a use that makes v trainable? */
+bool od_params_weight_input(const struct od_node *n, int k, const struct od_value *v);
+
 /* Picks the trainable parameters of g (see above), minus those whose name matches one of the
  * freeze globs, and copies their values from the graph. state_per_param: optimizer floats per
  * element. */

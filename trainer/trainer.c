@@ -14,6 +14,7 @@
 #include "trainer/params.h"
 #include "trainer/resolve.h"
 #include "trainer/trainer_internal.h"
+#include "trainer/untie.h"
 
 /* ---- programs per input size ------------------------------------------------------------------ */
 
@@ -204,6 +205,7 @@ enum od_status od_trainer_create(const struct od_manifest *m, const char *resume
   t->m = m;
   enum od_status st = od_model_load(m->teacher_model, &t->teacher, err);
   if (st == OD_OK) st = od_model_load(m->student_model, &t->student, err);
+  if (st == OD_OK) st = od_untie_shared(t->student, m->train.untie_shared, &t->n_untied, err);
   if (st == OD_OK) st = od_device_open(m->train.device, &t->dev, err);
   if (st == OD_OK && t->dev->kind != OD_DEVICE_CPU)
     st = od_err_set(err, OD_ERR_UNSUPPORTED, "train.device: training on %s is not available yet; use \"cpu\"",

@@ -58,6 +58,7 @@ struct od_trainer {
   struct od_data *data;
   int64_t step;                       /* steps done */
   double last_loss, last_lr, last_grad_norm;
+  int n_untied;                       /* parameters given their own copy (untie.h) */
 };
 
 /* The programs for input size h x w (compiled on first use, cached). */
