@@ -1003,60 +1003,89 @@ static enum od_status parse_pairs(struct pctx *c, const struct sec *root, struct
 
 /* ---- syntax errors ----------------------------------------------------------------------------- */
 
-/* Depth of unclosed brackets at the end of text (strings skipped). */
-static int open_depth(const char *text, size_t len) {
-  int depth = 0;
-  bool in_str = false;
-  for (size_t i = 0; i < len; i++) {
+/* The bracket depth and string state after text[0..upto). */
+struct scan {
+  int depth;
+  bool in_str;
+  size_t str_start; /* where the open string began */
+};
+
+static void scan_to(const char *text, size_t upto, struct scan *sc) {
+  *sc = (struct scan){0};
+  for (size_t i = 0; i < upto; i++) {
     char ch = text[i];
-    if (in_str) {
+    if (sc->in_str) {
       if (ch == '\\') i++;
-      else if (ch == '"') in_str = false;
-    } else if (ch == '"') in_str = true;
-    else if (ch == '{' || ch == '[') depth++;
-    else if (ch == '}' || ch == ']') depth--;
+      else if (ch == '"') sc->in_str = false;
+    } else if (ch == '"') sc->in_str = true, sc->str_start = i;
+    else if (ch == '{' || ch == '[') sc->depth++;
+    else if (ch == '}' || ch == ']') sc->depth--;
   }
-  return depth;
+}
+
+static size_t prev_nonspace(const char *text, size_t pos) {
+  while (pos && isspace((unsigned char)text[pos - 1])) pos--;
+  return pos; /* text[pos - 1] is it, or pos == 0 */
 }
 
 static enum od_status syntax_error(struct pctx *c, const char *text, size_t len, const char *at) {
   size_t pos = at && at >= text ? (size_t)(at - text) : 0;
   if (pos > len) pos = len;
-  size_t end = len;
-  while (end && isspace((unsigned char)text[end - 1])) end--;
+  size_t end = prev_nonspace(text, len);
   if (end == 0) return fail_in(c, NULL, "the file is empty; expected a JSON object");
-  /* cJSON reports a failure at the end of the text on its last character */
-  if (pos + 1 >= end && open_depth(text, len) > 0) pos = end;
+  const char *hint = "";
+  struct scan sc, whole;
+  scan_to(text, pos, &sc);
+  scan_to(text, len, &whole);
+  if (sc.in_str) { /* cJSON stops inside a string that is not closed, or at a bad escape */
+    size_t q = sc.str_start + 1;
+    while (q < len && text[q] != '\n' && text[q] != '"') q += text[q] == '\\' ? 2 : 1;
+    if (q >= len || text[q] != '"') {
+      pos = sc.str_start;
+      hint = " (a string without its closing quote on this line)";
+    } else {
+      hint = " (an invalid escape sequence in a string)";
+    }
+  } else if (pos && !isspace((unsigned char)text[pos - 1]) && text[pos - 1] != '"') {
+    /* a key that fails is reported one character past its start */
+    size_t b = prev_nonspace(text, pos - 1);
+    if (b && (text[b - 1] == '{' || text[b - 1] == ',')) pos--;
+  }
   int line = 1, col = 1;
-  for (size_t i = 0; i < pos; i++) {
+  bool at_end = !sc.in_str && whole.depth > 0 && pos + 1 >= end;
+  for (size_t i = 0; i < (at_end ? end : pos); i++) {
     if (text[i] == '\n') line++, col = 1;
     else if ((text[i] & 0xC0) != 0x80) col++;
   }
-  if (pos >= end)
+  if (at_end)
     return fail_in(c, NULL, "line %d, column %d: invalid JSON: the file ends inside an object or array (a missing } or ])",
                    line, col);
-  size_t b = pos; /* previous non-space character */
-  while (b && isspace((unsigned char)text[b - 1])) b--;
+  if (pos >= end) pos = end - 1;
+  size_t b = prev_nonspace(text, pos);
   char prev = b ? text[b - 1] : '\0', cur = text[pos];
   char word[16] = "";
   for (size_t i = 0; i < sizeof word - 1 && pos + i < len && isalpha((unsigned char)text[pos + i]); i++) {
     word[i] = text[pos + i];
     word[i + 1] = '\0';
   }
-  const char *hint = "";
-  if (prev == ',' && (cur == '}' || cur == ']')) hint = " (a trailing comma: JSON allows none before } or ])";
+  struct scan here;
+  scan_to(text, pos, &here);
+  if (*hint) {
+  } else if (here.depth == 0 && b) hint = " (text after the end of the top-level object)";
+  else if (prev == ',' && (cur == '}' || cur == ']')) hint = " (a trailing comma: JSON allows none before } or ])";
   else if (cur == '/' && pos + 1 < len && (text[pos + 1] == '/' || text[pos + 1] == '*'))
     hint = " (JSON has no comments; use a key starting with '_', e.g. \"_comment\": \"...\")";
   else if (cur == '\'') hint = " (JSON strings take double quotes)";
   else if (!strcmp(word, "True") || !strcmp(word, "False") || !strcmp(word, "None"))
     hint = " (JSON spells true, false and null in lower case)";
   else if (!strcmp(word, "NaN") || !strcmp(word, "Infinity")) hint = " (JSON has no NaN or Infinity)";
-  else if (cur == '"' && (prev == '"' || prev == '}' || prev == ']' || prev == 'e' || prev == 'l' ||
-                          isdigit((unsigned char)prev)))
-    hint = " (a missing comma before this?)";
   else if ((isalpha((unsigned char)cur) || cur == '_') && (prev == '{' || prev == ','))
     hint = " (keys take double quotes)";
   else if (isalpha((unsigned char)cur)) hint = " (strings take double quotes)";
+  else if (cur == '"' && (prev == '"' || prev == '}' || prev == ']' || prev == 'e' || prev == 'l' ||
+                          isdigit((unsigned char)prev)))
+    hint = " (a missing comma before this?)";
+  else if (prev == '"') hint = " (a missing ':' or ',' before this?)";
   char near[32];
   size_t k = 0;
   for (size_t i = pos; i < len && text[i] != '\n' && text[i] != '\r' && k < 24; i++) near[k++] = text[i];

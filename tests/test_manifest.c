@@ -622,7 +622,7 @@ END_TEST
 START_TEST(syntax_errors) {
   expect_err_raw("{\n  \"teacher\": {\"model\": \"t.onnx\"},\n}\n", NULL, 0,
                  "pairs.json: line 3, column 1: invalid JSON near '}' (a trailing comma: JSON allows none before } or ])");
-  expect_err_raw("{\n  \"a\": [1, 2,]\n}", NULL, 0, "line 2, column 14: invalid JSON near ']}'");
+  expect_err_raw("{\n  \"a\": [1, 2,]\n}", NULL, 0, "line 2, column 14: invalid JSON near ']' (a trailing comma");
   expect_err_raw("{\"a\": 1\n \"b\": 2}", NULL, 0, "line 2, column 2: invalid JSON near '\"b\": 2}' (a missing comma before this?)");
   expect_err_raw("{\n  // a comment\n  \"a\": 1}", NULL, 0, "line 2, column 3: invalid JSON near '// a comment' (JSON has no comments");
   expect_err_raw("{\"a\": {\"b\": 1}\n", NULL, 0, "invalid JSON: the file ends inside an object or array (a missing } or ])");
@@ -631,7 +631,9 @@ START_TEST(syntax_errors) {
   expect_err_raw("{a: 1}", NULL, 0, "(keys take double quotes)");
   expect_err_raw("{\"a\": l2}", NULL, 0, "near 'l2}' (strings take double quotes)");
   expect_err_raw("  \n ", NULL, 0, "pairs.json: the file is empty; expected a JSON object");
-  expect_err_raw("{\"a\": 1} x", NULL, 0, "line 1, column 10: invalid JSON near 'x'");
+  expect_err_raw("{\"a\": 1} x", NULL, 0, "line 1, column 10: invalid JSON near 'x' (text after the end of the top-level object)");
+  expect_err_raw("{\"a\": \"x}", NULL, 0, "line 1, column 7: invalid JSON near '\"x}' (a string without its closing quote on this line)");
+  expect_err_raw("{\"a\" 1}", NULL, 0, "line 1, column 6: invalid JSON near '1}' (a missing ':' or ',' before this?)");
   /* columns count characters, not bytes */
   expect_err_raw("{\"é\": 1,}", NULL, 0, "line 1, column 9:");
 }
@@ -753,7 +755,9 @@ START_TEST(paths_resolve) {
         " \"pairs\": [{\"teacher\": \"a\", \"student\": \"b\"}]}\n",
         f);
   fclose(f);
-  ck_assert_int_eq(chdir(OD_TEST_TMP), 0); /* Check forks each test: the change stays here */
+  char cwd[PATH_MAX];
+  ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+  ck_assert_int_eq(chdir(OD_TEST_TMP), 0); /* restored below (CK_FORK=no runs share the process) */
   struct od_err err = {0};
   m = NULL;
   const char *sets[] = {"train.steps=3"};
@@ -780,6 +784,7 @@ START_TEST(paths_resolve) {
                 "%s", err.msg);
   ck_assert_ptr_eq(ms, &sentinel);
   od_manifest_destroy(NULL);
+  ck_assert_int_eq(chdir(cwd), 0);
 }
 END_TEST
 

@@ -21,6 +21,7 @@
 
 #include "ops/op.h"
 #include "ops/transpose.h"
+#include "adjoint_check.h"
 #include "runtime/pool.h"
 #include "runtime/tensor.h"
 
@@ -808,6 +809,73 @@ START_TEST(test_constant) {
 }
 END_TEST
 
+/* ---- backward: every op's backward_cpu as the adjoint of its forward (tests/adjoint_check.h) ---- */
+
+START_TEST(test_backward_adjoint) {
+  static const int64_t d_big4[4] = {3, 37, 19, 45}, d_img[4] = {2, 6, 20, 24}, d_cube[3] = {8, 50, 60};
+  static const int64_t s_reshape[2] = {-1, 45}, ax1[1] = {1}, ax03[2] = {0, 3};
+  static const int64_t sl_st[3] = {INT64_MAX, 3, -5}, sl_en[3] = {INT64_MIN, 47, -100}, sl_ax[3] = {0, 1, 2},
+                       sl_step[3] = {-1, 3, -2};
+  static const int64_t sp[3] = {5, 0, 45}, ex_shape[4] = {8, 64, 16, 16}, ex_shape2[4] = {8, 64, 16, 16};
+  static const int64_t d_ex1[4] = {1, 64, 1, 1}, d_ex2[3] = {1, 16, 16}, d_tile[3] = {4, 33, 17}, reps[3] = {2, 3, 2};
+  static const int64_t pads_r[8] = {0, 1, 3, 7, 0, 2, 5, 4}, pads_c[8] = {0, 0, 2, -3, 0, 1, -1, 4};
+  static const int64_t d_emb[2] = {100, 300}, d_gat[3] = {6, 40, 33};
+  int64_t idx_emb[500], idx_gat[2][7];
+  for (int i = 0; i < 500; i++) idx_emb[i] = (i * 37) % 200 - 100; /* repeats and negatives */
+  for (int i = 0; i < 14; i++) idx_gat[i / 7][i % 7] = (i * 11) % 80 - 40;
+  struct od_tensor ti_emb = {.dtype = OD_DTYPE_INT64, .rank = 1, .dims = {500}, .data = idx_emb};
+  struct od_tensor ti_gat = {.dtype = OD_DTYPE_INT64, .rank = 2, .dims = {2, 7}, .data = idx_gat};
+  int64_t perm[4] = {0, 2, 3, 1}, perm2[4] = {3, 1, 0, 2};
+  struct od_attr a_perm = {.name = "perm", .type = OD_ATTR_INTS, .n = 4, .ints = perm};
+  struct od_attr a_perm2 = {.name = "perm", .type = OD_ATTR_INTS, .n = 4, .ints = perm2};
+  struct od_attr a_ax1 = {.name = "axis", .type = OD_ATTR_INT, .i = 1};
+  struct od_attr a_axm1 = {.name = "axis", .type = OD_ATTR_INT, .i = -1};
+  struct od_attr a_ax0 = {.name = "axis", .type = OD_ATTR_INT, .i = 0};
+  struct od_attr a_reflect = {.name = "mode", .type = OD_ATTR_STRING, .s = "reflect", .s_len = 7};
+  struct od_attr a_edge = {.name = "mode", .type = OD_ATTR_STRING, .s = "edge", .s_len = 4};
+  struct od_attr a_wrap = {.name = "mode", .type = OD_ATTR_STRING, .s = "wrap", .s_len = 4};
+  struct od_attr a_d2s[2] = {{.name = "blocksize", .type = OD_ATTR_INT, .i = 2},
+                             {.name = "mode", .type = OD_ATTR_STRING, .s = "CRD", .s_len = 3}};
+  struct od_attr a_d2s_dcr[2] = {{.name = "blocksize", .type = OD_ATTR_INT, .i = 2},
+                                 {.name = "mode", .type = OD_ATTR_STRING, .s = "DCR", .s_len = 3}};
+  const int64_t d_cat0[4] = {3, 10, 19, 45}, d_cat2[4] = {3, 1, 19, 45};
+  const int64_t d_sc[1] = {0};
+  struct adj_spec specs[] = {
+      {"Reshape", "Reshape", 14, NULL, 0, 2, {adj_shape(4, d_big4), adj_i64(2, s_reshape)}, 1u, 1, 0},
+      {"Flatten", "Flatten", 13, &a_ax1, 1, 1, {adj_shape(4, d_big4)}, 1u, 1, 0},
+      {"Unsqueeze", "Unsqueeze", 13, NULL, 0, 2, {adj_shape(3, d_cube), adj_i64(2, ax03)}, 1u, 1, 0},
+      {"Transpose", "Transpose", 13, &a_perm, 1, 1, {adj_shape(4, d_big4)}, 1u, 1, 0},
+      {"Transpose_2", "Transpose", 13, &a_perm2, 1, 1, {adj_shape(4, d_big4)}, 1u, 1, 0},
+      {"Concat", "Concat", 13, &a_ax1, 1, 3, {adj_shape(4, d_cat0), adj_shape(4, d_big4), adj_shape(4, d_cat2)}, 7u, 1,
+       0},
+      {"Split", "Split", 13, &a_axm1, 1, 2, {adj_shape(3, d_cube), adj_i64(3, (const int64_t[]){20, 0, 40})}, 1u, 3,
+       0},
+      {"Split_unused", "Split", 13, &a_ax1, 1, 2, {adj_shape(3, d_cube), adj_i64(3, sp)}, 1u, 3, 1u},
+      {"Split_unused2", "Split", 18, &a_ax1, 1, 2, {adj_shape(3, d_cube), adj_i64(3, (const int64_t[]){10, 25, 15})},
+       1u, 3, 6u},
+      {"Slice", "Slice", 13, NULL, 0, 5,
+       {adj_shape(3, d_cube), adj_i64(3, sl_st), adj_i64(3, sl_en), adj_i64(3, sl_ax), adj_i64(3, sl_step)}, 1u, 1, 0},
+      {"Gather_axis0", "Gather", 13, &a_ax0, 1, 2, {adj_shape(2, d_emb), ti_emb}, 1u, 1, 0},
+      {"Gather_axis1", "Gather", 13, &a_ax1, 1, 2, {adj_shape(3, d_gat), ti_gat}, 1u, 1, 0},
+      {"Expand_inner_reduce", "Expand", 13, NULL, 0, 2, {adj_shape(4, d_ex1), adj_i64(4, ex_shape)}, 1u, 1, 0},
+      {"Expand_inner_keep", "Expand", 13, NULL, 0, 2, {adj_shape(3, d_ex2), adj_i64(4, ex_shape2)}, 1u, 1, 0},
+      {"Expand_scalar", "Expand", 13, NULL, 0, 2, {adj_shape(0, d_sc), adj_i64(4, ex_shape2)}, 1u, 1, 0},
+      {"Tile", "Tile", 13, NULL, 0, 2, {adj_shape(3, d_tile), adj_i64(3, reps)}, 1u, 1, 0},
+      {"Pad_reflect", "Pad", 13, &a_reflect, 1, 2, {adj_shape(4, d_img), adj_i64(8, pads_r)}, 1u, 1, 0},
+      {"Pad_edge", "Pad", 13, &a_edge, 1, 2, {adj_shape(4, d_img), adj_i64(8, pads_r)}, 1u, 1, 0},
+      {"Pad_wrap", "Pad", 19, &a_wrap, 1, 2, {adj_shape(4, d_img), adj_i64(8, pads_r)}, 1u, 1, 0},
+      {"Pad_constant_value", "Pad", 13, NULL, 0, 3, {adj_shape(4, d_img), adj_i64(8, pads_c), adj_shape(0, d_sc)}, 5u,
+       1, 0},
+      {"DepthToSpace_CRD", "DepthToSpace", 13, a_d2s, 2, 1, {adj_shape(4, (const int64_t[]){2, 32, 20, 24})}, 1u, 1, 0},
+      {"DepthToSpace_DCR", "DepthToSpace", 13, a_d2s_dcr, 2, 1, {adj_shape(4, (const int64_t[]){2, 32, 20, 24})}, 1u,
+       1, 0},
+      {"SpaceToDepth", "SpaceToDepth", 13, a_d2s, 1, 1, {adj_shape(4, d_img)}, 1u, 1, 0},
+  };
+  (void)ax1;
+  for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) adjoint_check(&specs[i]);
+}
+END_TEST
+
 /* ---- the suite --------------------------------------------------------------------------------- */
 
 static Suite *shape_suite(void) {
@@ -835,6 +903,10 @@ static Suite *shape_suite(void) {
   suite_add_tcase(s, tc);
   tc = tcase_create("Constant");
   tcase_add_test(tc, test_constant);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("backward");
+  tcase_add_test(tc, test_backward_adjoint);
+  tcase_set_timeout(tc, 120);
   suite_add_tcase(s, tc);
   return s;
 }

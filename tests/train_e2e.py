@@ -115,7 +115,28 @@ if os.path.exists(exported):
 else:
     check("export written", False, exported)
 
-# 7. a bad manifest is a clear usage error
+# 7. an image folder (with one corrupt file, which is skipped and counted)
+from PIL import Image  # noqa: E402
+
+imgs = os.path.join(TMP, "imgs")
+os.makedirs(imgs)
+rng = np.random.default_rng(3)
+for k in range(12):
+    base = np.linspace(0, 255, 40 * 48, dtype=np.float32).reshape(40, 48)
+    arr = np.stack([np.roll(base, 7 * k, axis=1), np.flipud(base), rng.uniform(0, 255, (40, 48))], -1)
+    Image.fromarray(arr.astype(np.uint8)).save(os.path.join(imgs, f"img{k:02d}.jpg"), quality=90)
+with open(os.path.join(imgs, "broken.jpg"), "wb") as f:
+    f.write(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+r = train("--set", "train.out_dir=run_img", "--set", "data.format=images", "--set", "data.root=imgs",
+          "--set", "data.size=32", "--set", "train.steps=40")
+check("train on an image folder exits 0", r.returncode == 0, r.stderr[-2000:])
+check("the corrupt JPEG is reported with its path", "broken.jpg" in r.stderr, r.stderr[-1000:])
+log_i = log_lines(os.path.join(TMP, "run_img", "train.jsonl")) if r.returncode == 0 else []
+if log_i:
+    check("image-folder loss falls", log_i[-1]["loss"] < log_i[0]["loss"], f"{log_i[0]['loss']} -> {log_i[-1]['loss']}")
+    check("skipped files counted in the log", log_i[-1]["skipped_files"] == 1, log_i[-1])
+
+# 8. a bad manifest is a clear usage error
 r = train("--set", "train.batch_size=-3")
 check("bad manifest exits 2 with the JSON path", r.returncode == 2 and "train.batch_size" in r.stderr, r.stderr)
 

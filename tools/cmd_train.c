@@ -52,6 +52,7 @@ int od_cmd_train(int argc, char **argv) {
     goto done;
   }
   if (od_trainer_create(m, resume, &t, &err) != OD_OK) {
+    od_err_prefix(&err, "%s", manifest);
     rc = od_cmd_fail(&err);
     goto done;
   }

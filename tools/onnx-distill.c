@@ -12,6 +12,7 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+    {"train", od_cmd_train, "train pairs.json [--set key=value]... [--resume DIR] [--dry-run]   distil the student"},
     {"inspect", od_cmd_inspect, "inspect MODEL.onnx [--json]      IR, opsets, inputs/outputs, ops, parameters"},
     {"export", od_cmd_export,
      "export MODEL.onnx -o OUT.onnx [--external-data auto|always|never] [--threshold BYTES]"},
