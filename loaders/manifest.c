@@ -2,12 +2,11 @@
  * every field, default and rule is in docs/manifest.md).
  *
  * Order of work: read the file; parse it with cJSON (a syntax error gets a line, a column and a
- * hint: trailing comma, missing comma, comment, single quotes, unclosed bracket); apply the --set
- * overrides to the JSON tree (their keys are checked against the schema as they are walked); then
- * walk a fixed schema: every object's keys are checked (an unknown key is an error with the nearest
- * known key by edit distance, a known synonym, or the section it belongs in), every value's type
- * and range, and the result goes into struct od_manifest on top of the defaults. Messages read
- * "<file>: <JSON path>: <what>", and a value set by --set names the override. */
+ * hint); apply the --set overrides to the JSON tree; then walk the schema below: every object's
+ * keys are checked (an unknown key is an error with a suggestion), every value's type and range,
+ * and the result goes into struct od_manifest on top of the defaults. Messages read
+ * "<file>: <JSON path>: <what>", and a value set by --set names the override. The JSON side
+ * (descriptions, suggestions, syntax errors, overrides) is in loaders/manifest_json.c. */
 #include "loaders/manifest.h"
 
 #include <cjson/cJSON.h>
@@ -21,174 +20,68 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "loaders/manifest_internal.h"
+
 /* ---- the schema: the keys each object takes ------------------------------------------------- */
 
-struct schema;
-struct field {
-  const char *key;
-  const struct schema *sub; /* the schema of an object value (or of each object in an array) */
-};
-struct schema {
-  const char *where; /* its JSON path, for "it belongs in ..." hints */
-  const struct field *fields;
-};
-
+/* clang-format off */
 #define K(key) {key, NULL}
 #define END {NULL, NULL}
-static const struct field optimizer_fields[] = {K("type"), K("lr"),  K("momentum"),     K("nesterov"),       K("beta1"),
-                                                K("beta2"), K("eps"), K("weight_decay"), K("clip_grad_norm"), END};
-static const struct schema optimizer_schema = {"train.optimizer", optimizer_fields};
-static const struct field schedule_fields[] = {K("type"),  K("warmup_steps"), K("warmup_factor"), K("milestones"),
-                                               K("gamma"), K("total_steps"),  K("min_lr"),        END};
-static const struct schema schedule_schema = {"train.schedule", schedule_fields};
-static const struct field train_fields[] = {
-    K("batch_size"),       K("steps"),      K("device"),    K("precision"), K("seed"),
-    {"optimizer", &optimizer_schema},       {"schedule", &schedule_schema},
-    K("checkpoint_every"), K("eval_every"), K("log_every"), K("log"),       K("out_dir"),
-    K("freeze"),           K("untie_shared"), K("threads"), END};
-static const struct schema train_schema = {"train", train_fields};
-static const struct field data_fields[] = {K("format"), K("root"),    K("train"),   K("val"),    K("input"), K("size"),
-                                           K("mean"),   K("std"),     K("classes"), K("workers"), K("images"), END};
-static const struct schema data_schema = {"data", data_fields};
-static const struct field pair_fields[] = {
-    K("teacher"), K("student"), K("teacher2"),    K("student2"),    K("loss"),   K("weight"),
-    K("temperature"), K("teacher_temperature"), K("axis"), K("beta"), K("adapter"), K("num_classes"),
-    K("num_anchors"), K("fm_nms"), K("fm_nms_kernel"), END};
-static const struct schema pair_schema = {"pairs[i]", pair_fields};
-static const struct field task_fields[] = {K("type"),          K("outputs"),      K("anchors"),    K("anchor_masks"),
-                                           K("num_classes"),   K("ignore_thresh"), K("label_smooth"), K("downsample"),
-                                           K("weight"),        END};
-static const struct schema task_schema = {"task_loss", task_fields};
-static const struct field teacher_fields[] = {K("model"), END};
-static const struct schema teacher_schema = {"teacher", teacher_fields};
-static const struct field student_fields[] = {K("model"), K("export"), END};
-static const struct schema student_schema = {"student", student_fields};
-static const struct field top_fields[] = {{"teacher", &teacher_schema}, {"student", &student_schema},
-                                          {"data", &data_schema},       {"pairs", &pair_schema},
-                                          {"task_loss", &task_schema},  {"train", &train_schema},
-                                          END};
-static const struct schema top_schema = {"the top level", top_fields};
+static const struct od_mf_field optimizer_fields[] = {
+    K("type"), K("lr"), K("momentum"), K("nesterov"), K("beta1"), K("beta2"), K("eps"), K("weight_decay"),
+    K("clip_grad_norm"), END};
+static const struct od_mf_schema optimizer_schema = {"train.optimizer", optimizer_fields};
+static const struct od_mf_field schedule_fields[] = {
+    K("type"), K("warmup_steps"), K("warmup_factor"), K("milestones"), K("gamma"), K("total_steps"), K("min_lr"), END};
+static const struct od_mf_schema schedule_schema = {"train.schedule", schedule_fields};
+static const struct od_mf_field train_fields[] = {
+    K("batch_size"), K("steps"), K("device"), K("precision"), K("seed"), {"optimizer", &optimizer_schema},
+    {"schedule", &schedule_schema}, K("checkpoint_every"), K("eval_every"), K("log_every"), K("log"), K("out_dir"),
+    K("freeze"), K("untie_shared"), K("threads"), END};
+static const struct od_mf_schema train_schema = {"train", train_fields};
+static const struct od_mf_field data_fields[] = {
+    K("format"), K("root"), K("train"), K("val"), K("input"), K("size"), K("mean"), K("std"), K("classes"),
+    K("workers"), K("images"), END};
+static const struct od_mf_schema data_schema = {"data", data_fields};
+static const struct od_mf_field pair_fields[] = {
+    K("teacher"), K("student"), K("teacher2"), K("student2"), K("loss"), K("weight"), K("temperature"),
+    K("teacher_temperature"), K("axis"), K("beta"), K("adapter"), K("num_classes"), K("num_anchors"), K("fm_nms"),
+    K("fm_nms_kernel"), END};
+static const struct od_mf_schema pair_schema = {"pairs[i]", pair_fields};
+static const struct od_mf_field task_fields[] = {
+    K("type"), K("outputs"), K("anchors"), K("anchor_masks"), K("num_classes"), K("ignore_thresh"), K("label_smooth"),
+    K("downsample"), K("weight"), END};
+static const struct od_mf_schema task_schema = {"task_loss", task_fields};
+static const struct od_mf_field teacher_fields[] = {K("model"), END};
+static const struct od_mf_schema teacher_schema = {"teacher", teacher_fields};
+static const struct od_mf_field student_fields[] = {K("model"), K("export"), END};
+static const struct od_mf_schema student_schema = {"student", student_fields};
+static const struct od_mf_field top_fields[] = {
+    {"teacher", &teacher_schema}, {"student", &student_schema}, {"data", &data_schema},
+    {"pairs", &pair_schema},      {"task_loss", &task_schema},  {"train", &train_schema}, END};
+static const struct od_mf_schema top_schema = {"the top level", top_fields};
+/* clang-format on */
 #undef K
 #undef END
 
-static const struct schema *const all_schemas[] = {&top_schema,  &teacher_schema, &student_schema,   &data_schema,
-                                                   &pair_schema, &task_schema,    &train_schema,     &optimizer_schema,
-                                                   &schedule_schema};
-
-/* Names other tools use for our keys (PaddleDetection, PyTorch, mmengine). */
-static const char *const key_synonyms[][2] = {
-    {"learning_rate", "lr"}, {"base_lr", "lr"},          {"epochs", "steps"},           {"max_iters", "steps"},
-    {"iters", "steps"},      {"iterations", "steps"},    {"batch", "batch_size"},       {"bs", "batch_size"},
-    {"decay", "weight_decay"}, {"wd", "weight_decay"},   {"loss_weight", "weight"},     {"tau", "temperature"},
-    {"T", "temperature"},    {"scheduler", "schedule"},  {"lr_scheduler", "schedule"},  {"optim", "optimizer"},
-    {"num_workers", "workers"}, {"dataset", "data"},     {"grad_clip", "clip_grad_norm"}, {"max_norm", "clip_grad_norm"},
-    {"path", "model"},       {"warmup", "warmup_steps"}, {"warmup_iters", "warmup_steps"}, {"output", "export"},
-};
-
-static const struct field *find_field(const struct schema *sc, const char *key) {
-  for (const struct field *f = sc->fields; f->key; f++)
-    if (!strcmp(f->key, key)) return f;
-  return NULL;
-}
-
-/* Optimal string alignment distance (edits, with adjacent transpositions), case-insensitive. */
-static int edit_distance(const char *a, const char *b) {
-  enum { N = 48 };
-  size_t la = strlen(a), lb = strlen(b);
-  if (la >= N || lb >= N) return 99;
-  int d[N][N];
-  for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
-  for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
-  for (size_t i = 1; i <= la; i++)
-    for (size_t j = 1; j <= lb; j++) {
-      int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
-      int v = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
-      if (d[i - 1][j - 1] + cost < v) v = d[i - 1][j - 1] + cost;
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v) v = d[i - 2][j - 2] + 1;
-      d[i][j] = v;
-    }
-  return d[la][lb];
-}
-
-/* The closest of names[0..n) to s, or NULL when none is close: within a third of the length (at
- * least 1 edit), or one a prefix of the other (3+ characters). */
-static const char *closest(const char *s, const char *const *names, int n) {
-  const char *best = NULL;
-  int best_d = 99;
-  size_t ls = strlen(s);
-  for (int i = 0; i < n; i++) {
-    size_t ln = strlen(names[i]);
-    int d = edit_distance(s, names[i]);
-    int limit = (int)((ls < ln ? ls : ln) / 3);
-    if (limit < 1) limit = 1;
-    bool prefix = ls >= 3 && ln >= 3 && (!strncmp(s, names[i], ls < ln ? ls : ln));
-    if ((d <= limit || prefix) && d < best_d) best = names[i], best_d = d;
-  }
-  return best;
-}
-
-static void list_names(char *out, size_t n, const char *const *names, int count) {
-  size_t k = 0;
-  out[0] = '\0';
-  for (int i = 0; i < count && k < n; i++) k += (size_t)snprintf(out + k, n - k, "%s%s", i ? ", " : "", names[i]);
-}
-
-/* "; did you mean 'steps'?", "; it belongs in train.optimizer" or "; expected one of ...". */
-static void key_hint(const struct schema *sc, const char *key, char *out, size_t n) {
-  for (size_t i = 0; i < sizeof key_synonyms / sizeof key_synonyms[0]; i++)
-    if (!strcmp(key, key_synonyms[i][0]) && find_field(sc, key_synonyms[i][1])) {
-      snprintf(out, n, "; did you mean '%s'?", key_synonyms[i][1]);
-      return;
-    }
-  char where[256] = "";
-  size_t k = 0;
-  for (size_t i = 0; i < sizeof all_schemas / sizeof all_schemas[0]; i++)
-    if (all_schemas[i] != sc && find_field(all_schemas[i], key) && k < sizeof where)
-      k += (size_t)snprintf(where + k, sizeof where - k, "%s%s", k ? " or " : "", all_schemas[i]->where);
-  if (k) {
-    snprintf(out, n, "; it belongs in %s", where);
-    return;
-  }
-  const char *names[32];
-  int count = 0;
-  for (const struct field *f = sc->fields; f->key && count < 32; f++) names[count++] = f->key;
-  const char *best = closest(key, names, count);
-  if (best) {
-    snprintf(out, n, "; did you mean '%s'?", best);
-    return;
-  }
-  char list[512];
-  list_names(list, sizeof list, names, count);
-  snprintf(out, n, "; expected one of %s", list);
-}
-
 /* ---- messages -------------------------------------------------------------------------------- */
 
-struct pctx {
-  const char *name;        /* the manifest, as the user named it */
-  const char *dir;         /* absolute folder relative paths start from */
-  const char *const *sets; /* the overrides, "key=value" */
-  int n_sets;
-  struct od_err *err;
-};
-
-static enum od_status vfail(struct pctx *c, const char *path, bool show_path, const char *fmt, va_list ap) {
+static enum od_status vfail(struct od_mf_ctx *c, const char *path, bool show_path, const char *fmt, va_list ap) {
   char msg[OD_ERR_MSG_MAX];
   vsnprintf(msg, sizeof msg, fmt, ap);
   const char *from = NULL; /* the last override whose key is a prefix of path */
   for (int i = c->n_sets - 1; i >= 0 && path && !from; i--) {
     const char *eq = strchr(c->sets[i], '=');
     size_t k = eq ? (size_t)(eq - c->sets[i]) : 0;
-    if (k && !strncmp(path, c->sets[i], k) && (path[k] == '\0' || path[k] == '.' || path[k] == '['))
-      from = c->sets[i];
+    if (k && !strncmp(path, c->sets[i], k) && (path[k] == '\0' || path[k] == '.' || path[k] == '[')) from = c->sets[i];
   }
   return od_err_set(c->err, OD_ERR_INVALID_ARG, "%s: %s%s%s%s%s%s", c->name, show_path && path ? path : "",
                     show_path && path ? ": " : "", msg, from ? " (from --set " : "", from ? from : "", from ? ")" : "");
 }
 
 /* "<file>: <path>: <message>" */
-__attribute__((format(printf, 3, 4))) static enum od_status fail(struct pctx *c, const char *path, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static enum od_status fail(struct od_mf_ctx *c, const char *path, const char *fmt,
+                                                                 ...) {
   va_list ap;
   va_start(ap, fmt);
   enum od_status st = vfail(c, path, true, fmt, ap);
@@ -197,7 +90,8 @@ __attribute__((format(printf, 3, 4))) static enum od_status fail(struct pctx *c,
 }
 
 /* "<file>: <message>" (the message names the place itself), tagged by path for --set. */
-__attribute__((format(printf, 3, 4))) static enum od_status fail_in(struct pctx *c, const char *path, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static enum od_status fail_in(struct od_mf_ctx *c, const char *path,
+                                                                    const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   enum od_status st = vfail(c, path, false, fmt, ap);
@@ -205,30 +99,7 @@ __attribute__((format(printf, 3, 4))) static enum od_status fail_in(struct pctx 
   return st;
 }
 
-static enum od_status oom(struct pctx *c) { return od_err_set(c->err, OD_ERR_OOM, "%s: out of memory", c->name); }
-
-static void fmt_num(double d, char *buf, size_t n) {
-  if (d == floor(d) && fabs(d) < 1e15) snprintf(buf, n, "%.0f", d);
-  else snprintf(buf, n, "%.15g", d);
-}
-
-/* How a value reads in "got ...": string "100", 1.5, true, null, an array, an object. */
-static const char *describe(const cJSON *v, char *buf, size_t n) {
-  if (cJSON_IsString(v)) {
-    size_t len = strlen(v->valuestring);
-    snprintf(buf, n, "string \"%.40s%s\"", v->valuestring, len > 40 ? "..." : "");
-  } else if (cJSON_IsNumber(v)) fmt_num(v->valuedouble, buf, n);
-  else if (cJSON_IsTrue(v)) snprintf(buf, n, "true");
-  else if (cJSON_IsFalse(v)) snprintf(buf, n, "false");
-  else if (cJSON_IsNull(v)) snprintf(buf, n, "null");
-  else if (cJSON_IsArray(v)) snprintf(buf, n, "an array");
-  else snprintf(buf, n, "an object");
-  return buf;
-}
-
-static void sub_path(char *out, size_t n, const char *base, const char *key) {
-  if (snprintf(out, n, "%s%s%s", base, *base ? "." : "", key) >= (int)n) out[n - 1] = '\0';
-}
+static enum od_status oom(struct od_mf_ctx *c) { return od_err_set(c->err, OD_ERR_OOM, "%s: out of memory", c->name); }
 
 static void idx_path(char *out, size_t n, const char *base, int i) {
   if (snprintf(out, n, "%s[%d]", base, i) >= (int)n) out[n - 1] = '\0';
@@ -237,15 +108,15 @@ static void idx_path(char *out, size_t n, const char *base, int i) {
 /* ---- typed getters: each takes the value and its path; absent (NULL) keeps *out ---------------- */
 
 #define PATH_MAX_LEN 256
-#define GOT(v) describe((v), got, sizeof got)
+#define GOT(v) od_mf_describe((v), got, sizeof got)
 
 static bool is_integer(const cJSON *v) {
   return cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) && fabs(v->valuedouble) <= 9007199254740992.0;
 }
 
 /* what: "a positive integer" (lo 1), "a non-negative integer" (lo 0) */
-static enum od_status as_int(struct pctx *c, const cJSON *v, const char *path, int64_t lo, int64_t hi, const char *what,
-                             int64_t *out) {
+static enum od_status as_int(struct od_mf_ctx *c, const cJSON *v, const char *path, int64_t lo, int64_t hi,
+                             const char *what, int64_t *out) {
   char got[96];
   if (!v) return OD_OK;
   if (!is_integer(v)) return fail(c, path, "expected an integer, got %s", GOT(v));
@@ -256,7 +127,7 @@ static enum od_status as_int(struct pctx *c, const cJSON *v, const char *path, i
   return OD_OK;
 }
 
-static enum od_status as_int32(struct pctx *c, const cJSON *v, const char *path, int lo, int hi, const char *what,
+static enum od_status as_int32(struct od_mf_ctx *c, const cJSON *v, const char *path, int lo, int hi, const char *what,
                                int *out) {
   int64_t x = *out;
   OD_TRY(as_int(c, v, path, lo, hi, what, &x));
@@ -266,7 +137,7 @@ static enum od_status as_int32(struct pctx *c, const cJSON *v, const char *path,
 
 enum range { R_ANY, R_POS, R_NONNEG, R_UNIT, R_UNIT_OPEN };
 
-static enum od_status as_num(struct pctx *c, const cJSON *v, const char *path, enum range r, double *out) {
+static enum od_status as_num(struct od_mf_ctx *c, const cJSON *v, const char *path, enum range r, double *out) {
   char got[96];
   if (!v) return OD_OK;
   if (!cJSON_IsNumber(v)) return fail(c, path, "expected a number, got %s", GOT(v));
@@ -280,7 +151,7 @@ static enum od_status as_num(struct pctx *c, const cJSON *v, const char *path, e
   return OD_OK;
 }
 
-static enum od_status as_bool(struct pctx *c, const cJSON *v, const char *path, bool *out) {
+static enum od_status as_bool(struct od_mf_ctx *c, const cJSON *v, const char *path, bool *out) {
   char got[96];
   if (!v) return OD_OK;
   if (!cJSON_IsBool(v)) return fail(c, path, "expected true or false, got %s", GOT(v));
@@ -289,7 +160,7 @@ static enum od_status as_bool(struct pctx *c, const cJSON *v, const char *path, 
 }
 
 /* A non-empty string, borrowed from the tree. */
-static enum od_status as_cstr(struct pctx *c, const cJSON *v, const char *path, const char **out) {
+static enum od_status as_cstr(struct od_mf_ctx *c, const cJSON *v, const char *path, const char **out) {
   char got[96];
   if (!v) return OD_OK;
   if (!cJSON_IsString(v)) return fail(c, path, "expected a string, got %s", GOT(v));
@@ -298,7 +169,7 @@ static enum od_status as_cstr(struct pctx *c, const cJSON *v, const char *path, 
   return OD_OK;
 }
 
-static enum od_status set_str(struct pctx *c, char **dst, const char *s) {
+static enum od_status set_str(struct od_mf_ctx *c, char **dst, const char *s) {
   char *d = strdup(s);
   if (!d) return oom(c);
   free(*dst);
@@ -306,14 +177,14 @@ static enum od_status set_str(struct pctx *c, char **dst, const char *s) {
   return OD_OK;
 }
 
-static enum od_status as_str(struct pctx *c, const cJSON *v, const char *path, char **out) {
+static enum od_status as_str(struct od_mf_ctx *c, const cJSON *v, const char *path, char **out) {
   const char *s = NULL;
   OD_TRY(as_cstr(c, v, path, &s));
   return s ? set_str(c, out, s) : OD_OK;
 }
 
 /* One of names[0..n): *out = its index. noun names the kind in the message ("loss", "optimizer"). */
-static enum od_status as_enum(struct pctx *c, const cJSON *v, const char *path, const char *const *names, int n,
+static enum od_status as_enum(struct od_mf_ctx *c, const cJSON *v, const char *path, const char *const *names, int n,
                               const char *noun, int *out) {
   const char *s = NULL;
   OD_TRY(as_cstr(c, v, path, &s));
@@ -324,8 +195,8 @@ static enum od_status as_enum(struct pctx *c, const cJSON *v, const char *path, 
       return OD_OK;
     }
   char list[512], hint[96] = "";
-  list_names(list, sizeof list, names, n);
-  const char *best = closest(s, names, n);
+  od_mf_list_names(list, sizeof list, names, n);
+  const char *best = od_mf_closest(s, names, n);
   if (best) snprintf(hint, sizeof hint, "; did you mean '%s'?", best);
   return fail(c, path, "unknown %s '%s'; expected one of %s%s", noun, s, list, hint);
 }
@@ -339,9 +210,11 @@ static char *resolve_path(const char *dir, const char *p) {
     free(out);
     return NULL;
   }
-  if (p[0] == '/') snprintf(s, n, "%s", p);
-  else snprintf(s, n, "%s/%s", dir, p);
-  size_t k = 0;          /* out holds "/a/b" */
+  if (p[0] == '/')
+    snprintf(s, n, "%s", p);
+  else
+    snprintf(s, n, "%s/%s", dir, p);
+  size_t k = 0;                 /* out holds "/a/b" */
   size_t marks[512], depth = 0; /* where each kept component starts */
   for (char *q = s; *q;) {
     while (*q == '/') q++;
@@ -365,7 +238,7 @@ static char *resolve_path(const char *dir, const char *p) {
   return out;
 }
 
-static enum od_status as_path(struct pctx *c, const cJSON *v, const char *path, char **out) {
+static enum od_status as_path(struct od_mf_ctx *c, const cJSON *v, const char *path, char **out) {
   const char *s = NULL;
   OD_TRY(as_cstr(c, v, path, &s));
   if (!s) return OD_OK;
@@ -377,7 +250,7 @@ static enum od_status as_path(struct pctx *c, const cJSON *v, const char *path, 
 }
 
 /* written: as in the file (for the message); resolved: the absolute path. */
-static enum od_status check_exists(struct pctx *c, const char *path, const char *written, const char *resolved,
+static enum od_status check_exists(struct od_mf_ctx *c, const char *path, const char *written, const char *resolved,
                                    bool want_dir) {
   struct stat sb;
   if (stat(resolved, &sb) != 0) {
@@ -385,8 +258,10 @@ static enum od_status check_exists(struct pctx *c, const char *path, const char 
       return fail(c, path, "no such %s '%s' (resolved to %s)", want_dir ? "folder" : "file", written, resolved);
     return fail(c, path, "cannot read '%s' (resolved to %s): %s", written, resolved, strerror(errno));
   }
-  if (want_dir && !S_ISDIR(sb.st_mode)) return fail(c, path, "'%s' is a file, not a folder (resolved to %s)", written, resolved);
-  if (!want_dir && S_ISDIR(sb.st_mode)) return fail(c, path, "'%s' is a folder, not a file (resolved to %s)", written, resolved);
+  if (want_dir && !S_ISDIR(sb.st_mode))
+    return fail(c, path, "'%s' is a file, not a folder (resolved to %s)", written, resolved);
+  if (!want_dir && S_ISDIR(sb.st_mode))
+    return fail(c, path, "'%s' is a folder, not a file (resolved to %s)", written, resolved);
   return OD_OK;
 }
 
@@ -403,37 +278,40 @@ static const cJSON *get(const struct sec *s, const char *key) {
 }
 
 static const char *kp(const struct sec *s, const char *key, char *buf) {
-  sub_path(buf, PATH_MAX_LEN, s->path, key);
+  od_mf_sub_path(buf, PATH_MAX_LEN, s->path, key);
   return buf;
 }
 
 /* Checks that obj is an object whose keys are all in sc (keys starting with '_' are comments). */
-static enum od_status check_object(struct pctx *c, const cJSON *obj, const char *path, const struct schema *sc,
-                                   const char *shape) {
+static enum od_status check_object(struct od_mf_ctx *c, const cJSON *obj, const char *path,
+                                   const struct od_mf_schema *sc, const char *shape) {
   char got[96], p[PATH_MAX_LEN];
-  if (!cJSON_IsObject(obj)) return fail(c, path, "expected an object%s%s, got %s", shape ? " " : "", shape ? shape : "", GOT(obj));
+  if (!cJSON_IsObject(obj))
+    return fail(c, path, "expected an object%s%s, got %s", shape ? " " : "", shape ? shape : "", GOT(obj));
   for (const cJSON *it = obj->child; it; it = it->next) {
-    sub_path(p, sizeof p, path, it->string);
+    od_mf_sub_path(p, sizeof p, path, it->string);
     for (const cJSON *prev = obj->child; prev != it; prev = prev->next)
       if (!strcmp(prev->string, it->string)) return fail(c, p, "duplicate key; remove one of the two");
-    if (it->string[0] == '_' || find_field(sc, it->string)) continue;
+    if (it->string[0] == '_' || od_mf_find_field(sc, it->string)) continue;
     char hint[600], where[PATH_MAX_LEN + 8];
-    key_hint(sc, it->string, hint, sizeof hint);
-    if (*path) snprintf(where, sizeof where, "in %s", path);
-    else snprintf(where, sizeof where, "at the top level");
+    od_mf_key_hint(&top_schema, sc, it->string, hint, sizeof hint);
+    if (*path)
+      snprintf(where, sizeof where, "in %s", path);
+    else
+      snprintf(where, sizeof where, "at the top level");
     return fail_in(c, p, "unknown key '%s' %s%s", it->string, where, hint);
   }
   return OD_OK;
 }
 
-static enum od_status open_sec(struct pctx *c, const struct sec *parent, const char *key, const struct schema *sc,
-                               struct sec *out) {
-  sub_path(out->path, sizeof out->path, parent->path, key);
+static enum od_status open_sec(struct od_mf_ctx *c, const struct sec *parent, const char *key,
+                               const struct od_mf_schema *sc, struct sec *out) {
+  od_mf_sub_path(out->path, sizeof out->path, parent->path, key);
   out->obj = get(parent, key);
   return out->obj ? check_object(c, out->obj, out->path, sc, NULL) : OD_OK;
 }
 
-static enum od_status as_array(struct pctx *c, const cJSON *v, const char *path, const char *of, int *n) {
+static enum od_status as_array(struct od_mf_ctx *c, const cJSON *v, const char *path, const char *of, int *n) {
   char got[96];
   if (!cJSON_IsArray(v)) return fail(c, path, "expected an array of %s, got %s", of, GOT(v));
   *n = cJSON_GetArraySize(v);
@@ -441,8 +319,8 @@ static enum od_status as_array(struct pctx *c, const cJSON *v, const char *path,
 }
 
 /* An array of non-empty strings (or one string when one_ok), copied to *out. */
-static enum od_status as_str_list(struct pctx *c, const cJSON *v, const char *path, int max, bool one_ok, char ***out,
-                                  int *n_out) {
+static enum od_status as_str_list(struct od_mf_ctx *c, const cJSON *v, const char *path, int max, bool one_ok,
+                                  char ***out, int *n_out) {
   if (!v) return OD_OK;
   int n = 1;
   if (!(one_ok && cJSON_IsString(v))) OD_TRY(as_array(c, v, path, "strings", &n));
@@ -469,8 +347,8 @@ static enum od_status as_str_list(struct pctx *c, const cJSON *v, const char *pa
 
 /* ---- teacher, student ------------------------------------------------------------------------ */
 
-static enum od_status parse_model(struct pctx *c, const struct sec *root, const char *key, const struct schema *sc,
-                                  const char *who, char **model, struct sec *s) {
+static enum od_status parse_model(struct od_mf_ctx *c, const struct sec *root, const char *key,
+                                  const struct od_mf_schema *sc, const char *who, char **model, struct sec *s) {
   char p[PATH_MAX_LEN];
   OD_TRY(open_sec(c, root, key, sc, s));
   const cJSON *v = get(s, "model");
@@ -481,19 +359,20 @@ static enum od_status parse_model(struct pctx *c, const struct sec *root, const 
 
 /* ---- train ------------------------------------------------------------------------------------- */
 
+/* Names in the order of their enums (enum od_optim_kind, od_schedule_kind). */
 static const char *const optim_names[] = {"sgd", "momentum", "adam", "adamw"};
 static const char *const sched_names[] = {"constant", "piecewise", "cosine"};
 static const char *const precision_names[] = {"fp32", "tf32", "bf16"};
 
 /* A key present although the chosen kind does not use it. */
-static enum od_status unused_key(struct pctx *c, const struct sec *s, const char *key, bool used, const char *noun,
+static enum od_status unused_key(struct od_mf_ctx *c, const struct sec *s, const char *key, bool used, const char *noun,
                                  const char *kind, const char *users) {
   char p[PATH_MAX_LEN];
   if (used || !get(s, key)) return OD_OK;
   return fail(c, kp(s, key, p), "not used by %s '%s' (only by %s)", noun, kind, users);
 }
 
-static enum od_status parse_optimizer(struct pctx *c, const struct sec *train, struct od_optim_cfg *o) {
+static enum od_status parse_optimizer(struct od_mf_ctx *c, const struct sec *train, struct od_optim_cfg *o) {
   struct sec s;
   char p[PATH_MAX_LEN];
   od_optim_cfg_default(o);
@@ -518,7 +397,7 @@ static enum od_status parse_optimizer(struct pctx *c, const struct sec *train, s
   return as_num(c, get(&s, "clip_grad_norm"), kp(&s, "clip_grad_norm", p), R_NONNEG, &o->clip_norm);
 }
 
-static enum od_status parse_schedule(struct pctx *c, const struct sec *train, const struct od_train_cfg *t,
+static enum od_status parse_schedule(struct od_mf_ctx *c, const struct sec *train, const struct od_train_cfg *t,
                                      struct od_schedule_cfg *sc) {
   struct sec s;
   char p[PATH_MAX_LEN], got[96];
@@ -583,7 +462,7 @@ static bool valid_device(const char *d) {
   return true;
 }
 
-static enum od_status parse_train(struct pctx *c, const struct sec *root, struct od_manifest *m) {
+static enum od_status parse_train(struct od_mf_ctx *c, const struct sec *root, struct od_manifest *m) {
   struct od_train_cfg *t = &m->train;
   struct sec s;
   char p[PATH_MAX_LEN];
@@ -601,8 +480,7 @@ static enum od_status parse_train(struct pctx *c, const struct sec *root, struct
   OD_TRY(as_int32(c, get(&s, "batch_size"), kp(&s, "batch_size", p), 1, 1 << 20, "a positive integer", &t->batch_size));
   OD_TRY(as_int(c, get(&s, "steps"), kp(&s, "steps", p), 1, INT64_MAX, "a positive integer", &t->steps));
   OD_TRY(as_str(c, get(&s, "device"), kp(&s, "device", p), &t->device));
-  if (!valid_device(t->device))
-    return fail(c, p, "expected \"cpu\", \"cuda\" or \"cuda:N\", got '%s'", t->device);
+  if (!valid_device(t->device)) return fail(c, p, "expected \"cpu\", \"cuda\" or \"cuda:N\", got '%s'", t->device);
   int prec = 0;
   OD_TRY(as_enum(c, get(&s, "precision"), kp(&s, "precision", p), precision_names, 3, "precision", &prec));
   OD_TRY(set_str(c, &t->precision, precision_names[prec]));
@@ -633,12 +511,12 @@ static enum od_status parse_train(struct pctx *c, const struct sec *root, struct
 
 /* ---- data -------------------------------------------------------------------------------------- */
 
-static const char *const format_names[] = {"random", "images", "voc", "synthetic"};
-static const char *const voc_classes[] = {"aeroplane",   "bicycle", "bird",  "boat",      "bottle", "bus",         "car",
-                                          "cat",         "chair",   "cow",   "diningtable", "dog",  "horse",       "motorbike",
-                                          "person",      "pottedplant", "sheep", "sofa",    "train",  "tvmonitor"};
+static const char *const format_names[] = {"random", "images", "voc", "synthetic"}; /* enum od_data_format */
+static const char *const voc_classes[] = {
+    "aeroplane",   "bicycle", "bird",  "boat",      "bottle", "bus",         "car",   "cat",  "chair", "cow",
+    "diningtable", "dog",     "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"};
 
-static enum od_status parse_size(struct pctx *c, const cJSON *v, const char *path, struct od_data_cfg *d) {
+static enum od_status parse_size(struct od_mf_ctx *c, const cJSON *v, const char *path, struct od_data_cfg *d) {
   if (!v) return OD_OK;
   char got[96];
   const char *expect = "expected N or [min, max, step] with min <= max and step > 0, multiples of 32 recommended";
@@ -663,7 +541,7 @@ static enum od_status parse_size(struct pctx *c, const cJSON *v, const char *pat
   return OD_OK;
 }
 
-static enum od_status parse_vec3(struct pctx *c, const cJSON *v, const char *path, enum range r, float out[3]) {
+static enum od_status parse_vec3(struct od_mf_ctx *c, const cJSON *v, const char *path, enum range r, float out[3]) {
   if (!v) return OD_OK;
   int n = 0;
   OD_TRY(as_array(c, v, path, "3 numbers (R, G, B)", &n));
@@ -678,7 +556,8 @@ static enum od_status parse_vec3(struct pctx *c, const cJSON *v, const char *pat
   return OD_OK;
 }
 
-static enum od_status parse_data(struct pctx *c, const struct sec *root, struct od_manifest *m, bool *classes_given) {
+static enum od_status parse_data(struct od_mf_ctx *c, const struct sec *root, struct od_manifest *m,
+                                 bool *classes_given) {
   struct od_data_cfg *d = &m->data;
   struct sec s;
   char p[PATH_MAX_LEN];
@@ -746,8 +625,9 @@ static enum od_status parse_data(struct pctx *c, const struct sec *root, struct 
 
 static const char *const task_names[] = {"yolov3"};
 
-static enum od_status parse_anchors(struct pctx *c, const struct sec *s, struct od_task_loss_cfg *t) {
-  static const float def[9][2] = {{10, 13}, {16, 30}, {33, 23}, {30, 61}, {62, 45}, {59, 119}, {116, 90}, {156, 198}, {373, 326}};
+static enum od_status parse_anchors(struct od_mf_ctx *c, const struct sec *s, struct od_task_loss_cfg *t) {
+  static const float def[9][2] = {{10, 13},  {16, 30},  {33, 23},   {30, 61},  {62, 45},
+                                  {59, 119}, {116, 90}, {156, 198}, {373, 326}};
   char p[PATH_MAX_LEN];
   const cJSON *v = get(s, "anchors");
   if (!v) {
@@ -775,7 +655,7 @@ static enum od_status parse_anchors(struct pctx *c, const struct sec *s, struct 
   return OD_OK;
 }
 
-static enum od_status parse_masks(struct pctx *c, const struct sec *s, struct od_task_loss_cfg *t) {
+static enum od_status parse_masks(struct od_mf_ctx *c, const struct sec *s, struct od_task_loss_cfg *t) {
   char p[PATH_MAX_LEN];
   const cJSON *v = get(s, "anchor_masks");
   kp(s, "anchor_masks", p);
@@ -802,15 +682,16 @@ static enum od_status parse_masks(struct pctx *c, const struct sec *s, struct od
     int len;
     if (!cJSON_IsArray(a)) return fail(c, q, "expected an array of anchor indices, got %s", GOT(a));
     len = cJSON_GetArraySize(a);
-    if (len < 1 || len > OD_MAX_ANCHORS) return fail(c, q, "expected 1 to %d anchor indices, got %d", OD_MAX_ANCHORS, len);
+    if (len < 1 || len > OD_MAX_ANCHORS)
+      return fail(c, q, "expected 1 to %d anchor indices, got %d", OD_MAX_ANCHORS, len);
     for (int k = 0; k < len; k++) {
       char r[PATH_MAX_LEN];
       idx_path(r, sizeof r, q, k);
       const cJSON *e = cJSON_GetArrayItem(a, k);
       if (!is_integer(e)) return fail(c, r, "expected an anchor index, got %s", GOT(e));
       if (e->valuedouble < 0 || e->valuedouble >= t->n_anchors)
-        return fail(c, r, "anchor index %s out of range; task_loss.anchors has %d entries (0..%d)", GOT(e), t->n_anchors,
-                    t->n_anchors - 1);
+        return fail(c, r, "anchor index %s out of range; task_loss.anchors has %d entries (0..%d)", GOT(e),
+                    t->n_anchors, t->n_anchors - 1);
       t->anchor_masks[i][k] = (int)e->valuedouble;
     }
     t->mask_len[i] = len;
@@ -819,7 +700,8 @@ static enum od_status parse_masks(struct pctx *c, const struct sec *s, struct od
   return OD_OK;
 }
 
-static enum od_status parse_task(struct pctx *c, const struct sec *root, struct od_manifest *m, bool classes_given) {
+static enum od_status parse_task(struct od_mf_ctx *c, const struct sec *root, struct od_manifest *m,
+                                 bool classes_given) {
   struct od_task_loss_cfg *t = &m->task_loss;
   struct sec s;
   char p[PATH_MAX_LEN];
@@ -853,7 +735,8 @@ static enum od_status parse_task(struct pctx *c, const struct sec *root, struct 
   if (ds) {
     int n = 0;
     OD_TRY(as_array(c, ds, kp(&s, "downsample", p), "strides", &n));
-    if (n != t->n_outputs) return fail(c, p, "%d strides for %d outputs (task_loss.outputs); give one per output", n, t->n_outputs);
+    if (n != t->n_outputs)
+      return fail(c, p, "%d strides for %d outputs (task_loss.outputs); give one per output", n, t->n_outputs);
     for (int i = 0; i < n; i++) {
       char q[PATH_MAX_LEN];
       idx_path(q, sizeof q, p, i);
@@ -865,7 +748,7 @@ static enum od_status parse_task(struct pctx *c, const struct sec *root, struct 
 
 /* ---- pairs ------------------------------------------------------------------------------------- */
 
-static const char *const adapter_names[] = {"auto", "none", "conv1x1"};
+static const char *const adapter_names[] = {"auto", "none", "conv1x1"}; /* enum od_adapter */
 
 #define LB(k) (1u << (k))
 /* Loss parameters and the losses that read them (trainer/loss.h). */
@@ -883,7 +766,7 @@ static const struct {
     {"fm_nms_kernel", LB(OD_LOSS_YOLO_SPLIT)},
 };
 
-static enum od_status parse_loss_name(struct pctx *c, const cJSON *v, const char *path, enum od_loss_kind *kind) {
+static enum od_status parse_loss_name(struct od_mf_ctx *c, const cJSON *v, const char *path, enum od_loss_kind *kind) {
   const char *s = NULL;
   OD_TRY(as_cstr(c, v, path, &s));
   if (!s) return OD_OK;
@@ -893,26 +776,26 @@ static enum od_status parse_loss_name(struct pctx *c, const cJSON *v, const char
   const char *names[OD_LOSS_COUNT];
   for (int k = 0; k < OD_LOSS_COUNT; k++) names[k] = od_loss_name((enum od_loss_kind)k);
   char list[512], hint[96] = "";
-  list_names(list, sizeof list, names, OD_LOSS_COUNT);
-  const char *best = closest(s, names, OD_LOSS_COUNT);
+  od_mf_list_names(list, sizeof list, names, OD_LOSS_COUNT);
+  const char *best = od_mf_closest(s, names, OD_LOSS_COUNT);
   if (best) snprintf(hint, sizeof hint, "; did you mean '%s'?", best);
   return fail(c, path, "unknown loss '%s'; expected one of %s%s", s, list, hint);
 }
 
 /* teacher / student (and teacher2 / student2): one reference per tensor the loss takes. */
-static enum od_status parse_refs(struct pctx *c, const struct sec *s, const char *side, int arity, const char *lname,
-                                 char *refs[2]) {
+static enum od_status parse_refs(struct od_mf_ctx *c, const struct sec *s, const char *side, int arity,
+                                 const char *lname, char *refs[2]) {
   char p[PATH_MAX_LEN], p2[PATH_MAX_LEN], key2[16], got[96];
   snprintf(key2, sizeof key2, "%s2", side);
   const cJSON *v = get(s, side), *v2 = get(s, key2);
   kp(s, side, p);
   kp(s, key2, p2);
-  if (!v)
-    return fail(c, p, "missing; name the %s tensor (a value name, or node:NAME:out:K / node:NAME:in:K)", side);
+  if (!v) return fail(c, p, "missing; name the %s tensor (a value name, or node:NAME:out:K / node:NAME:in:K)", side);
   if (cJSON_IsArray(v)) {
     int n = cJSON_GetArraySize(v);
     if (n != arity)
-      return fail(c, p, "loss '%s' takes %d tensor%s per side, got an array of %d", lname, arity, arity > 1 ? "s" : "", n);
+      return fail(c, p, "loss '%s' takes %d tensor%s per side, got an array of %d", lname, arity, arity > 1 ? "s" : "",
+                  n);
     if (v2) return fail(c, p2, "not allowed when %s is an array", p);
     for (int i = 0; i < n; i++) {
       char q[PATH_MAX_LEN];
@@ -925,12 +808,12 @@ static enum od_status parse_refs(struct pctx *c, const struct sec *s, const char
   OD_TRY(as_str(c, v, p, &refs[0]));
   if (arity == 1 && v2) return fail(c, p2, "loss '%s' takes one tensor per side (only fsp takes two)", lname);
   if (arity == 2 && !v2)
-    return fail(c, p2, "missing; loss '%s' takes two tensors per side (%s and %s, or \"%s\": [a, b])", lname, side, key2,
-                side);
+    return fail(c, p2, "missing; loss '%s' takes two tensors per side (%s and %s, or \"%s\": [a, b])", lname, side,
+                key2, side);
   return v2 ? as_str(c, v2, p2, &refs[1]) : OD_OK;
 }
 
-static enum od_status parse_pair(struct pctx *c, const cJSON *o, const char *path, const struct od_manifest *m,
+static enum od_status parse_pair(struct od_mf_ctx *c, const cJSON *o, const char *path, const struct od_manifest *m,
                                  struct od_pair_cfg *pc) {
   struct sec s = {.obj = o};
   char p[PATH_MAX_LEN];
@@ -946,7 +829,7 @@ static enum od_status parse_pair(struct pctx *c, const cJSON *o, const char *pat
     for (int k = 0; k < OD_LOSS_COUNT; k++)
       if (loss_param_use[i].kinds & LB(k)) users[n++] = od_loss_name((enum od_loss_kind)k);
     char list[256];
-    list_names(list, sizeof list, users, n);
+    od_mf_list_names(list, sizeof list, users, n);
     return fail(c, kp(&s, loss_param_use[i].key, p), "not used by loss '%s' (only by %s)", lname, list);
   }
   int arity = od_loss_arity(kind);
@@ -968,7 +851,8 @@ static enum od_status parse_pair(struct pctx *c, const cJSON *o, const char *pat
   OD_TRY(as_num(c, get(&s, "beta"), kp(&s, "beta", p), R_POS, &lp->beta));
   if (kind == OD_LOSS_YOLO_SPLIT) /* the dataset's classes unless given */
     lp->num_classes = m->task_loss.enabled ? m->task_loss.num_classes : m->data.n_classes;
-  OD_TRY(as_int32(c, get(&s, "num_classes"), kp(&s, "num_classes", p), 1, 1 << 20, "a positive integer", &lp->num_classes));
+  OD_TRY(as_int32(c, get(&s, "num_classes"), kp(&s, "num_classes", p), 1, 1 << 20, "a positive integer",
+                  &lp->num_classes));
   OD_TRY(as_int32(c, get(&s, "num_anchors"), kp(&s, "num_anchors", p), 1, OD_MAX_ANCHORS, "a positive integer",
                   &lp->num_anchors));
   OD_TRY(as_bool(c, get(&s, "fm_nms"), kp(&s, "fm_nms", p), &lp->fm_nms));
@@ -979,12 +863,13 @@ static enum od_status parse_pair(struct pctx *c, const cJSON *o, const char *pat
   return OD_OK;
 }
 
-static enum od_status parse_pairs(struct pctx *c, const struct sec *root, struct od_manifest *m) {
+static enum od_status parse_pairs(struct od_mf_ctx *c, const struct sec *root, struct od_manifest *m) {
   const cJSON *v = get(root, "pairs");
   if (!v) {
     if (m->task_loss.enabled) return OD_OK;
-    return fail(c, "pairs", "missing; give at least one {\"teacher\": ..., \"student\": ..., \"loss\": ...} pair "
-                            "(or a task_loss to train without distillation)");
+    return fail(c, "pairs",
+                "missing; give at least one {\"teacher\": ..., \"student\": ..., \"loss\": ...} pair "
+                "(or a task_loss to train without distillation)");
   }
   int n = 0;
   OD_TRY(as_array(c, v, "pairs", "{\"teacher\", \"student\", \"loss\"} objects", &n));
@@ -999,228 +884,6 @@ static enum od_status parse_pairs(struct pctx *c, const struct sec *root, struct
     OD_TRY(parse_pair(c, cJSON_GetArrayItem(v, i), p, m, &m->pairs[i]));
   }
   return OD_OK;
-}
-
-/* ---- syntax errors ----------------------------------------------------------------------------- */
-
-/* The bracket depth and string state after text[0..upto). */
-struct scan {
-  int depth;
-  bool in_str;
-  size_t str_start; /* where the open string began */
-};
-
-static void scan_to(const char *text, size_t upto, struct scan *sc) {
-  *sc = (struct scan){0};
-  for (size_t i = 0; i < upto; i++) {
-    char ch = text[i];
-    if (sc->in_str) {
-      if (ch == '\\') i++;
-      else if (ch == '"') sc->in_str = false;
-    } else if (ch == '"') sc->in_str = true, sc->str_start = i;
-    else if (ch == '{' || ch == '[') sc->depth++;
-    else if (ch == '}' || ch == ']') sc->depth--;
-  }
-}
-
-static size_t prev_nonspace(const char *text, size_t pos) {
-  while (pos && isspace((unsigned char)text[pos - 1])) pos--;
-  return pos; /* text[pos - 1] is it, or pos == 0 */
-}
-
-static enum od_status syntax_error(struct pctx *c, const char *text, size_t len, const char *at) {
-  size_t pos = at && at >= text ? (size_t)(at - text) : 0;
-  if (pos > len) pos = len;
-  size_t end = prev_nonspace(text, len);
-  if (end == 0) return fail_in(c, NULL, "the file is empty; expected a JSON object");
-  const char *hint = "";
-  struct scan sc, whole;
-  scan_to(text, pos, &sc);
-  scan_to(text, len, &whole);
-  if (sc.in_str) { /* cJSON stops inside a string that is not closed, or at a bad escape */
-    size_t q = sc.str_start + 1;
-    while (q < len && text[q] != '\n' && text[q] != '"') q += text[q] == '\\' ? 2 : 1;
-    if (q >= len || text[q] != '"') {
-      pos = sc.str_start;
-      hint = " (a string without its closing quote on this line)";
-    } else {
-      hint = " (an invalid escape sequence in a string)";
-    }
-  } else if (pos && !isspace((unsigned char)text[pos - 1]) && text[pos - 1] != '"') {
-    /* a key that fails is reported one character past its start */
-    size_t b = prev_nonspace(text, pos - 1);
-    if (b && (text[b - 1] == '{' || text[b - 1] == ',')) pos--;
-  }
-  int line = 1, col = 1;
-  bool at_end = !sc.in_str && whole.depth > 0 && pos + 1 >= end;
-  for (size_t i = 0; i < (at_end ? end : pos); i++) {
-    if (text[i] == '\n') line++, col = 1;
-    else if ((text[i] & 0xC0) != 0x80) col++;
-  }
-  if (at_end)
-    return fail_in(c, NULL, "line %d, column %d: invalid JSON: the file ends inside an object or array (a missing } or ])",
-                   line, col);
-  if (pos >= end) pos = end - 1;
-  size_t b = prev_nonspace(text, pos);
-  char prev = b ? text[b - 1] : '\0', cur = text[pos];
-  char word[16] = "";
-  for (size_t i = 0; i < sizeof word - 1 && pos + i < len && isalpha((unsigned char)text[pos + i]); i++) {
-    word[i] = text[pos + i];
-    word[i + 1] = '\0';
-  }
-  struct scan here;
-  scan_to(text, pos, &here);
-  if (*hint) {
-  } else if (here.depth == 0 && b) hint = " (text after the end of the top-level object)";
-  else if (prev == ',' && (cur == '}' || cur == ']')) hint = " (a trailing comma: JSON allows none before } or ])";
-  else if (cur == '/' && pos + 1 < len && (text[pos + 1] == '/' || text[pos + 1] == '*'))
-    hint = " (JSON has no comments; use a key starting with '_', e.g. \"_comment\": \"...\")";
-  else if (cur == '\'') hint = " (JSON strings take double quotes)";
-  else if (!strcmp(word, "True") || !strcmp(word, "False") || !strcmp(word, "None"))
-    hint = " (JSON spells true, false and null in lower case)";
-  else if (!strcmp(word, "NaN") || !strcmp(word, "Infinity")) hint = " (JSON has no NaN or Infinity)";
-  else if ((isalpha((unsigned char)cur) || cur == '_') && (prev == '{' || prev == ','))
-    hint = " (keys take double quotes)";
-  else if (isalpha((unsigned char)cur)) hint = " (strings take double quotes)";
-  else if (cur == '"' && (prev == '"' || prev == '}' || prev == ']' || prev == 'e' || prev == 'l' ||
-                          isdigit((unsigned char)prev)))
-    hint = " (a missing comma before this?)";
-  else if (prev == '"') hint = " (a missing ':' or ',' before this?)";
-  char near[32];
-  size_t k = 0;
-  for (size_t i = pos; i < len && text[i] != '\n' && text[i] != '\r' && k < 24; i++) near[k++] = text[i];
-  near[k] = '\0';
-  return fail_in(c, NULL, "line %d, column %d: invalid JSON near '%s'%s", line, col, near, hint);
-}
-
-/* ---- --set overrides --------------------------------------------------------------------------- */
-
-__attribute__((format(printf, 3, 4))) static enum od_status fail_set(struct pctx *c, const char *set, const char *fmt, ...) {
-  char msg[OD_ERR_MSG_MAX];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  return od_err_set(c->err, OD_ERR_INVALID_ARG, "%s: --set %s: %s", c->name, set, msg);
-}
-
-/* Puts value (owned; NULL-valued JSON null deletes) under key of obj. */
-static void put_key(cJSON *obj, const char *key, cJSON *value) {
-  if (cJSON_IsNull(value)) {
-    cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
-    cJSON_Delete(value);
-  } else if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
-    cJSON_ReplaceItemInObjectCaseSensitive(obj, key, value);
-  } else {
-    cJSON_AddItemToObject(obj, key, value);
-  }
-}
-
-/* Walks key (a.b[i].c) from root, creating what is missing, and stores value there. */
-static enum od_status apply_path(struct pctx *c, const char *set, const char *key, cJSON *root, cJSON *value) {
-  char got[96], path[PATH_MAX_LEN] = "";
-  cJSON *cur = root;
-  const struct schema *sc = &top_schema;
-  const char *q = key;
-  for (;;) {
-    char name[64];
-    size_t n = 0;
-    while (isalnum((unsigned char)q[n]) || q[n] == '_' || q[n] == '-') n++;
-    if (n == 0 || n >= sizeof name)
-      return fail_set(c, set, "expected a key name at '%s' (keys look like train.steps or pairs[0].weight)", q);
-    memcpy(name, q, n);
-    name[n] = '\0';
-    q += n;
-    const struct field *f = NULL;
-    if (sc && name[0] != '_' && !(f = find_field(sc, name))) {
-      char hint[600];
-      key_hint(sc, name, hint, sizeof hint);
-      if (*path) return fail_set(c, set, "unknown key '%s' in %s%s", name, path, hint);
-      return fail_set(c, set, "unknown key '%s' at the top level%s", name, hint);
-    }
-    char np[PATH_MAX_LEN];
-    sub_path(np, sizeof np, path, name);
-    snprintf(path, sizeof path, "%s", np);
-    long idx[8];
-    int n_idx = 0;
-    while (*q == '[') {
-      char *e;
-      long i = strtol(q + 1, &e, 10);
-      if (e == q + 1 || *e != ']' || i < 0 || !isdigit((unsigned char)q[1]))
-        return fail_set(c, set, "expected [index] with a non-negative integer after %s", path);
-      if (n_idx == 8) return fail_set(c, set, "too many indices after %s", path);
-      idx[n_idx++] = i;
-      q = e + 1;
-    }
-    bool last = *q == '\0';
-    if (!last && *q != '.') return fail_set(c, set, "unexpected '%c' after %s", *q, path);
-    cJSON *child = cJSON_GetObjectItemCaseSensitive(cur, name);
-    if (last && !n_idx) {
-      put_key(cur, name, value);
-      return OD_OK;
-    }
-    if (!n_idx) { /* descend into an object */
-      if (f && !f->sub) return fail_set(c, set, "%s takes a value, not keys", path);
-      if (!child) {
-        if (!(child = cJSON_CreateObject())) return oom(c);
-        cJSON_AddItemToObject(cur, name, child);
-      } else if (!cJSON_IsObject(child)) {
-        return fail_set(c, set, "%s is %s, not an object", path, describe(child, got, sizeof got));
-      }
-    } else {
-      if (!last && f && !f->sub) return fail_set(c, set, "the entries of %s take no keys", path);
-      if (!child) {
-        if (!(child = cJSON_CreateArray())) return oom(c);
-        cJSON_AddItemToObject(cur, name, child);
-      } else if (!cJSON_IsArray(child)) {
-        return fail_set(c, set, "%s is %s, not an array", path, describe(child, got, sizeof got));
-      }
-      for (int k = 0; k < n_idx; k++) {
-        int size = cJSON_GetArraySize(child);
-        bool final = last && k == n_idx - 1, more = k < n_idx - 1;
-        if (idx[k] > size || (idx[k] == size && final && cJSON_IsNull(value)))
-          return fail_set(c, set, "index %ld is out of range: %s has %d entr%s", idx[k], path, size, size == 1 ? "y" : "ies");
-        if (final) {
-          if (idx[k] == size) cJSON_AddItemToArray(child, value);
-          else if (cJSON_IsNull(value)) {
-            cJSON_DeleteItemFromArray(child, (int)idx[k]);
-            cJSON_Delete(value);
-          } else cJSON_ReplaceItemInArray(child, (int)idx[k], value);
-          return OD_OK;
-        }
-        cJSON *e = idx[k] < size ? cJSON_GetArrayItem(child, (int)idx[k]) : NULL;
-        if (!e) {
-          if (!(e = more ? cJSON_CreateArray() : cJSON_CreateObject())) return oom(c);
-          cJSON_AddItemToArray(child, e);
-        } else if (more ? !cJSON_IsArray(e) : !cJSON_IsObject(e)) {
-          return fail_set(c, set, "%s[%ld] is %s, not an %s", path, idx[k], describe(e, got, sizeof got),
-                          more ? "array" : "object");
-        }
-        size_t len = strlen(path);
-        snprintf(path + len, sizeof path - len, "[%ld]", idx[k]);
-        child = e;
-      }
-    }
-    cur = child;
-    sc = f ? f->sub : NULL; /* below a '_' comment key anything goes */
-    q++;
-  }
-}
-
-static enum od_status apply_set(struct pctx *c, cJSON *root, const char *set) {
-  const char *eq = strchr(set, '=');
-  if (!eq || eq == set) return fail_set(c, set, "expected key=value, e.g. train.steps=100");
-  char key[PATH_MAX_LEN];
-  size_t klen = (size_t)(eq - set);
-  if (klen >= sizeof key) return fail_set(c, set, "the key is too long");
-  memcpy(key, set, klen);
-  key[klen] = '\0';
-  /* the value is JSON when it parses as JSON, else a bare string */
-  cJSON *value = cJSON_ParseWithOpts(eq + 1, NULL, 1);
-  if (!value && !(value = cJSON_CreateString(eq + 1))) return oom(c);
-  enum od_status st = apply_path(c, set, key, root, value);
-  if (st != OD_OK) cJSON_Delete(value); /* every failure happens before value is attached */
-  return st;
 }
 
 /* ---- entry points ------------------------------------------------------------------------------ */
@@ -1258,12 +921,13 @@ void od_manifest_destroy(struct od_manifest *m) {
 
 /* Validates the tree into m (sections in dependency order: train before data and student's export,
  * data before task_loss, task_loss before pairs). */
-static enum od_status build(struct pctx *c, const cJSON *json, struct od_manifest *m) {
+static enum od_status build(struct od_mf_ctx *c, const cJSON *json, struct od_manifest *m) {
   char got[96];
   if (!cJSON_IsObject(json))
-    return fail_in(c, NULL, "expected a JSON object at the top level ({\"teacher\": ..., \"student\": ..., \"pairs\": "
-                            "[...]}), got %s",
-                   describe(json, got, sizeof got));
+    return fail_in(c, NULL,
+                   "expected a JSON object at the top level ({\"teacher\": ..., \"student\": ..., \"pairs\": "
+                   "[...]}), got %s",
+                   od_mf_describe(json, got, sizeof got));
   struct sec root = {.obj = json}, ts, ss;
   bool classes_given = false;
   OD_TRY(check_object(c, json, "", &top_schema, NULL));
@@ -1290,19 +954,19 @@ static char *absolute_dir(const char *dir) {
 
 enum od_status od_manifest_parse(const char *json, const char *name, const char *dir, const char *const *sets,
                                  int n_sets, struct od_manifest **out, struct od_err *err) {
-  struct pctx c = {.name = name ? name : "manifest", .sets = sets, .n_sets = n_sets, .err = err};
+  struct od_mf_ctx c = {.name = name ? name : "manifest", .sets = sets, .n_sets = n_sets, .err = err};
   if (!json || !out) return fail_in(&c, NULL, "no manifest text");
   size_t len = strlen(json);
   const char *text = json;
   if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) text += 3, len -= 3; /* UTF-8 byte-order mark */
   const char *end = NULL;
   cJSON *tree = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1); /* + 1: the terminator */
-  if (!tree) return syntax_error(&c, text, len, end);
+  if (!tree) return od_mf_syntax_error(&c, text, len, end);
   struct od_manifest *m = calloc(1, sizeof *m);
   enum od_status st = m ? OD_OK : oom(&c);
   if (st == OD_OK && (!(m->path = strdup(c.name)) || !(m->dir = absolute_dir(dir)))) st = oom(&c);
   c.dir = m ? m->dir : NULL;
-  for (int i = 0; i < n_sets && st == OD_OK; i++) st = apply_set(&c, tree, sets[i]);
+  for (int i = 0; i < n_sets && st == OD_OK; i++) st = od_mf_apply_set(&c, &top_schema, tree, sets[i]);
   if (st == OD_OK) st = build(&c, tree, m);
   cJSON_Delete(tree);
   if (st != OD_OK) {
@@ -1353,8 +1017,10 @@ enum od_status od_manifest_load(const char *path, const char *const *sets, int n
   char *slash = strrchr(path, '/');
   char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
   struct od_manifest *m = NULL;
-  if (!dir) st = od_err_set(err, OD_ERR_OOM, "%s: out of memory", path);
-  else st = od_manifest_parse(text, path, dir, sets, n_sets, &m, err);
+  if (!dir)
+    st = od_err_set(err, OD_ERR_OOM, "%s: out of memory", path);
+  else
+    st = od_manifest_parse(text, path, dir, sets, n_sets, &m, err);
   free(text);
   free(dir);
   if (st != OD_OK) return st;

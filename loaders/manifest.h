@@ -31,7 +31,7 @@ struct od_pair_cfg {
 
 struct od_task_loss_cfg {
   bool enabled;                 /* "task_loss" present */
-  char *type;                   /* "yolov3" */
+  char *type;                   /* "yolov3" (NULL when disabled) */
   char **outputs;               /* student tensor references, one per scale */
   int n_outputs;
   float anchors[OD_MAX_ANCHORS][2];
@@ -39,7 +39,7 @@ struct od_task_loss_cfg {
   int anchor_masks[OD_MAX_ANCHORS][OD_MAX_ANCHORS];
   int mask_len[OD_MAX_ANCHORS];
   int n_masks;                  /* == n_outputs */
-  int num_classes;              /* default 20 */
+  int num_classes;              /* default data.n_classes (20, VOC's) */
   double ignore_thresh;         /* default 0.7 */
   bool label_smooth;            /* default false */
   int downsample[OD_MAX_ANCHORS]; /* per output, default 32, 16, 8 */
@@ -47,13 +47,13 @@ struct od_task_loss_cfg {
 };
 
 struct od_data_cfg {
-  enum od_data_format format;   /* default synthetic when root is absent? no: default random */
-  char *root;                   /* resolved folder (voc, images, synthetic) */
-  char *train, *val;            /* list files relative to root (voc) */
+  enum od_data_format format;   /* default random */
+  char *root;                   /* resolved folder (voc, images; optional for synthetic); NULL when absent */
+  char *train, *val;            /* list files as written, relative to root (voc: trainval.txt, test.txt) */
   char *input;                  /* the graph input the images feed; default: the student's first input */
-  int size_min, size_max, size_step; /* "size": N or [min, max, step]; default: the model's declared H,W */
+  int size_min, size_max, size_step; /* "size": N (step 32) or [min, max, step]; default 0: the model's H,W */
   float mean[3], std[3];        /* default ImageNet's */
-  char **classes;               /* default the 20 VOC classes */
+  char **classes;               /* default the 20 VOC classes (always filled) */
   int n_classes;
   int workers;                  /* loader threads; default 2 */
   int images;                   /* synthetic: how many images to generate; default 256 */

@@ -15,7 +15,21 @@
  *   computed in float32. Pow: base float, double, int32, int64 (+ halves); exponent any numeric.
  *   PRelu: float, double, int32, int64, uint32, uint64 (+ halves).
  * Integer semantics follow numpy (the ONNX reference): add/sub/mul wrap; Div truncates toward zero
- * (C, and test_div_int32_trunc), x / 0 gives 0 and INT_MIN / -1 wraps instead of trapping. */
+ * (C, and test_div_int32_trunc), x / 0 gives 0 and INT_MIN / -1 wraps instead of trapping.
+ *
+ * Backward (float and double): each input's gradient is formed on the output's shape and summed
+ * over the dims that input was broadcast along (ew_grad_bcast / ew_reduce_grad; legacy opset < 7
+ * broadcasting and PRelu's 1-D slope reduce to the same view of B that forward reads):
+ *   Add   dA += dY,           dB += dY
+ *   Sub   dA += dY,           dB -= dY
+ *   Mul   dA += dY B,         dB += dY A
+ *   Div   dA += dY / B,       dB -= dY A / B^2
+ *   Pow   dA += dY B A^(B-1)  (0 where B = 0, like PyTorch),
+ *         dB += dY Y ln A where A > 0, else 0 (x^y has no real derivative in y for x < 0; PyTorch
+ *         gives NaN there and 0 at A = 0). The exponent takes a gradient only when it is float or
+ *         double (an integer exponent takes none).
+ *   PRelu dX += dY (X > 0 ? 1 : slope),  dslope += dY (X > 0 ? 0 : X)  (PyTorch's convention at 0)
+ * Comparisons (Equal, Greater, Less, ...) output bool: not differentiable, no backward. */
 /* GCC 12's -O2 vectorises only loops whose trip count is a multiple of the vector width
  * ("very-cheap" cost model), and with -ftrapping-math (its default; clang's is off) it keeps the
  * compares of `x < 0 ? a : b` as branches. Nothing here reads floating-point exception flags, and
@@ -77,29 +91,31 @@ EW_BIN_LOOP(prelu_UINT64, uint64_t, uint64_t, uint64_t, ((void)bv, av))
 /* ---- the table ---------------------------------------------------------------------------------- */
 
 enum binary_kind { BK_PLAIN, BK_PRELU, BK_POW };
+enum binary_grad { BG_NONE, BG_ADD, BG_SUB, BG_MUL, BG_DIV, BG_POW, BG_PRELU }; /* which backward */
 
 struct binary_def {
   const char *op_type;
   ew_bcast_fn loops[EW_NDTYPES]; /* by input dtype (float16/bfloat16 use [FLOAT]); Pow: see below */
   bool bool_out;                 /* comparisons: output bool */
   enum binary_kind kind;
+  enum binary_grad grad;
 };
 
 static const struct binary_def binary_defs[] = {
-    {"Add", {NUM_ENTRIES(add)}, false, BK_PLAIN},
-    {"Sub", {NUM_ENTRIES(sub)}, false, BK_PLAIN},
-    {"Mul", {NUM_ENTRIES(mul)}, false, BK_PLAIN},
-    {"Div", {NUM_ENTRIES(div)}, false, BK_PLAIN},
-    {"Equal", {NUM_ENTRIES(eq), [OD_DTYPE_BOOL] = eq_BOOL}, true, BK_PLAIN},
-    {"Greater", {NUM_ENTRIES(gt)}, true, BK_PLAIN},
-    {"Less", {NUM_ENTRIES(lt)}, true, BK_PLAIN},
-    {"GreaterOrEqual", {NUM_ENTRIES(ge)}, true, BK_PLAIN},
-    {"LessOrEqual", {NUM_ENTRIES(le)}, true, BK_PLAIN},
+    {"Add", {NUM_ENTRIES(add)}, false, BK_PLAIN, BG_ADD},
+    {"Sub", {NUM_ENTRIES(sub)}, false, BK_PLAIN, BG_SUB},
+    {"Mul", {NUM_ENTRIES(mul)}, false, BK_PLAIN, BG_MUL},
+    {"Div", {NUM_ENTRIES(div)}, false, BK_PLAIN, BG_DIV},
+    {"Equal", {NUM_ENTRIES(eq), [OD_DTYPE_BOOL] = eq_BOOL}, true, BK_PLAIN, BG_NONE},
+    {"Greater", {NUM_ENTRIES(gt)}, true, BK_PLAIN, BG_NONE},
+    {"Less", {NUM_ENTRIES(lt)}, true, BK_PLAIN, BG_NONE},
+    {"GreaterOrEqual", {NUM_ENTRIES(ge)}, true, BK_PLAIN, BG_NONE},
+    {"LessOrEqual", {NUM_ENTRIES(le)}, true, BK_PLAIN, BG_NONE},
     {"PRelu",
      {[OD_DTYPE_FLOAT] = prelu_FLOAT, [OD_DTYPE_DOUBLE] = prelu_DOUBLE, [OD_DTYPE_INT32] = prelu_INT32,
       [OD_DTYPE_INT64] = prelu_INT64, [OD_DTYPE_UINT32] = prelu_UINT32, [OD_DTYPE_UINT64] = prelu_UINT64},
-     false, BK_PRELU},
-    {"Pow", {0}, false, BK_POW}, /* loops picked by (base, exponent) dtypes: pow_loop() */
+     false, BK_PRELU, BG_PRELU},
+    {"Pow", {0}, false, BK_POW, BG_POW}, /* loops picked by (base, exponent) dtypes: pow_loop() */
 };
 
 struct binary_attrs {
@@ -290,23 +306,110 @@ static enum od_status binary_forward_cpu(struct od_kernel_ctx *ctx) {
   return ew_bcast_run_half(ctx->pool, ctx->out[0], 2, xs, a->def->loops[lt], NULL, 1 << 15, ctx->err);
 }
 
+/* ---- backward (see the header comment for the math) -------------------------------------------
+ * Gradient loops: g = dY, av and bv the operands named in each call; y += term. */
+#define BINARY_GRADS(CODE, T, U)                                                                  \
+  EW_GRAD_LOOP(mulg_##CODE, T, T, T, g * av)                   /* Mul: dY * (the other input) */   \
+  EW_GRAD_LOOP(divag_##CODE, T, T, T, g / av)                  /* Div dA: a = B */                 \
+  EW_GRAD_LOOP(divbg_##CODE, T, T, T, -(g * av) / (bv * bv))   /* Div dB: a = A, b = B */          \
+  EW_GRAD_LOOP(powag_##CODE, T, T, T, bv == 0 ? 0 : g * bv * pow(av, bv - 1)) /* a = A, b = B */   \
+  EW_GRAD_LOOP(powbg_##CODE, T, T, T, av > 0 ? g * bv * log(av) : 0)          /* a = A, b = Y */   \
+  EW_GRAD_LOOP(preluxg_##CODE, T, T, T, av > 0 ? g : g * bv)   /* PRelu dX: a = X, b = slope */     \
+  EW_GRAD_LOOP(prelusg_##CODE, T, T, T, av > 0 ? 0 : g * av)   /* PRelu dslope: a = X */
+BINARY_GRADS(FLOAT, float, float)
+BINARY_GRADS(DOUBLE, double, double)
+
+/* The gradient loop for dtype dt (float or double). */
+#define GRAD_FN(name, dt) ((dt) == OD_DTYPE_FLOAT ? name##_FLOAT : name##_DOUBLE)
+
+/* Pow's exponent as a tensor of the base's dtype (an int or other-precision exponent converted;
+ * exponents are usually one scalar). *buf: malloc'd copy or NULL. */
+static enum od_status pow_exponent_as(const struct od_tensor *B, int dt, struct od_tensor *e, void **buf,
+                                      struct od_err *err) {
+  *e = *B;
+  *buf = NULL;
+  if (B->dtype == dt) return OD_OK;
+  int64_t n = od_tensor_numel(B);
+  if (!(*buf = malloc((size_t)(n > 0 ? n : 1) * od_dtype_size(dt))))
+    return od_err_set(err, OD_ERR_OOM, "Pow backward: out of memory converting the exponent");
+  e->dtype = dt;
+  e->data = *buf;
+  for (int64_t i = 0; i < n; i++) od_tensor_set_f64(e, i, od_tensor_get_f64(B, i));
+  return OD_OK;
+}
+
+static enum od_status binary_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct binary_attrs *a = ctx->attrs;
+  const struct od_tensor *dY = ctx->dout[0], *A = ctx->in[0], *Y = ctx->out[0];
+  const char *op = a->def->op_type;
+  if (!dY) return OD_OK;
+  if (!ew_is_grad_dtype(dY->dtype)) return ew_err_grad_dtype(ctx->err, op, dY->dtype);
+  if (!ew_is_grad_dtype(A->dtype)) return ew_err_grad_dtype(ctx->err, op, A->dtype);
+  struct od_tensor B, dBv;
+  OD_TRY(binary_b_view(a, ctx->node->opset, ctx->in[0], ctx->in[1], &B, ctx->err));
+  struct od_tensor *dA = ctx->din[0], *dB = NULL;
+  if (ctx->din[1]) { /* dB viewed with the shape forward read B as (same data, same numel) */
+    dBv = B;
+    dBv.dtype = ctx->din[1]->dtype;
+    dBv.data = ctx->din[1]->data;
+    dB = &dBv;
+  }
+  int dt = dY->dtype;
+  struct od_pool *pool = ctx->pool;
+  struct od_err *err = ctx->err;
+  switch (a->def->grad) {
+    case BG_ADD:
+    case BG_SUB:
+      if (dA) OD_TRY(ew_reduce_grad(pool, dA, dY, 1.0, op, err));
+      if (dB) OD_TRY(ew_reduce_grad(pool, dB, dY, a->def->grad == BG_SUB ? -1.0 : 1.0, op, err));
+      return OD_OK;
+    case BG_MUL:
+      if (dA) OD_TRY(ew_grad_bcast(pool, dA, dY, &B, &B, GRAD_FN(mulg, dt), NULL, op, err));
+      if (dB) OD_TRY(ew_grad_bcast(pool, dB, dY, A, A, GRAD_FN(mulg, dt), NULL, op, err));
+      return OD_OK;
+    case BG_DIV:
+      if (dA) OD_TRY(ew_grad_bcast(pool, dA, dY, &B, &B, GRAD_FN(divag, dt), NULL, op, err));
+      if (dB) OD_TRY(ew_grad_bcast(pool, dB, dY, A, &B, GRAD_FN(divbg, dt), NULL, op, err));
+      return OD_OK;
+    case BG_PRELU:
+      if (dA) OD_TRY(ew_grad_bcast(pool, dA, dY, A, &B, GRAD_FN(preluxg, dt), NULL, op, err));
+      if (dB) OD_TRY(ew_grad_bcast(pool, dB, dY, A, A, GRAD_FN(prelusg, dt), NULL, op, err));
+      return OD_OK;
+    case BG_POW: {
+      if (dA) {
+        struct od_tensor e;
+        void *ebuf;
+        OD_TRY(pow_exponent_as(&B, dt, &e, &ebuf, err));
+        enum od_status s = ew_grad_bcast(pool, dA, dY, A, &e, GRAD_FN(powag, dt), NULL, op, err);
+        free(ebuf);
+        OD_TRY(s);
+      }
+      if (dB) OD_TRY(ew_grad_bcast(pool, dB, dY, A, Y, GRAD_FN(powbg, dt), NULL, op, err));
+      return OD_OK;
+    }
+    case BG_NONE: break;
+  }
+  return od_err_set(err, OD_ERR_INTERNAL, "%s has no backward", op);
+}
+
 #define NUM_DTYPES "float, double, float16, bfloat16, int8..int64, uint8..uint64"
-#define BINARY_KERNELS(sym, dtype_list)                                                             \
+#define BINARY_KERNELS(sym, dtype_list, bwd)                                                        \
   const struct od_op_kernels od_kernels_##sym = {.attrs_size = sizeof(struct binary_attrs),         \
                                                  .parse = binary_parse,                             \
                                                  .infer = binary_infer,                             \
                                                  .forward = {[OD_DEVICE_CPU] = binary_forward_cpu}, \
+                                                 .backward = {[OD_DEVICE_CPU] = bwd},               \
                                                  .flags = OD_OP_FOLDABLE,                           \
                                                  .dtypes = dtype_list};
 
-BINARY_KERNELS(add, NUM_DTYPES)
-BINARY_KERNELS(sub, NUM_DTYPES)
-BINARY_KERNELS(mul, NUM_DTYPES)
-BINARY_KERNELS(div, NUM_DTYPES)
-BINARY_KERNELS(pow, "base: float, double, float16, bfloat16, int32, int64; exponent: any numeric")
-BINARY_KERNELS(equal, NUM_DTYPES ", bool")
-BINARY_KERNELS(greater, NUM_DTYPES)
-BINARY_KERNELS(less, NUM_DTYPES)
-BINARY_KERNELS(greater_or_equal, NUM_DTYPES)
-BINARY_KERNELS(less_or_equal, NUM_DTYPES)
-BINARY_KERNELS(prelu, "float, double, float16, bfloat16, int32, int64, uint32, uint64")
+BINARY_KERNELS(add, NUM_DTYPES, binary_backward_cpu)
+BINARY_KERNELS(sub, NUM_DTYPES, binary_backward_cpu)
+BINARY_KERNELS(mul, NUM_DTYPES, binary_backward_cpu)
+BINARY_KERNELS(div, NUM_DTYPES, binary_backward_cpu)
+BINARY_KERNELS(pow, "base: float, double, float16, bfloat16, int32, int64; exponent: any numeric", binary_backward_cpu)
+BINARY_KERNELS(equal, NUM_DTYPES ", bool", NULL)
+BINARY_KERNELS(greater, NUM_DTYPES, NULL)
+BINARY_KERNELS(less, NUM_DTYPES, NULL)
+BINARY_KERNELS(greater_or_equal, NUM_DTYPES, NULL)
+BINARY_KERNELS(less_or_equal, NUM_DTYPES, NULL)
+BINARY_KERNELS(prelu, "float, double, float16, bfloat16, int32, int64, uint32, uint64", binary_backward_cpu)

@@ -17,7 +17,12 @@
  * true); float16/bfloat16 round to nearest even.
  * Each element goes through one of three wide types, picked by the source: double for float
  * types, int64 for signed integers and bool, uint64 for unsigned ones, so every source value is
- * exact in the middle and rounded once at the end. */
+ * exact in the middle and rounded once at the end.
+ *
+ * Backward: a cast between float types is the identity up to rounding, so dX += dY converted to
+ * X's dtype (X float or double; dY float, double, or float16/bfloat16 widened). A cast from or to
+ * an integer or bool type passes no gradient (the executor gives integer values none, so it never
+ * asks). CastLike's target_type input takes none (only its dtype is read). */
 /* GCC 12's -O2 vectorises only loops whose trip count is a multiple of the vector width
  * ("very-cheap" cost model), and with -ftrapping-math (its default; clang's is off) it keeps the
  * compares of `x < 0 ? a : b` as branches. Nothing here reads floating-point exception flags, and
@@ -198,11 +203,24 @@ static enum od_status cast_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+static enum od_status cast_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct od_tensor *dY = ctx->dout[0];
+  struct od_tensor *dX = ctx->din[0];
+  if (!dY || !dX || !od_dtype_is_float(dY->dtype)) return OD_OK;
+  struct od_tensor w;
+  float *buf;
+  OD_TRY(ew_widen(dY, &w, &buf, ctx->err)); /* a float16/bfloat16 gradient as float32 */
+  enum od_status s = ew_reduce_grad(ctx->pool, dX, &w, 1.0, ctx->node->op_type, ctx->err);
+  free(buf);
+  return s;
+}
+
 #define CAST_DTYPES "float, double, float16, bfloat16, int8..int64, uint8..uint64, bool"
 const struct od_op_kernels od_kernels_cast = {.attrs_size = sizeof(struct cast_attrs),
                                               .parse = cast_parse,
                                               .infer = cast_infer,
                                               .forward = {[OD_DEVICE_CPU] = cast_forward_cpu},
+                                              .backward = {[OD_DEVICE_CPU] = cast_backward_cpu},
                                               .flags = OD_OP_FOLDABLE,
                                               .dtypes = CAST_DTYPES};
 
@@ -210,6 +228,7 @@ const struct od_op_kernels od_kernels_cast_like = {.attrs_size = sizeof(struct c
                                                    .parse = cast_like_parse,
                                                    .infer = cast_infer,
                                                    .forward = {[OD_DEVICE_CPU] = cast_forward_cpu},
+                                                   .backward = {[OD_DEVICE_CPU] = cast_backward_cpu},
                                                    .no_grad_inputs = 0x2u, /* target_type: only its dtype */
                                                    .flags = OD_OP_FOLDABLE,
                                                    .dtypes = CAST_DTYPES};

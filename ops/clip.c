@@ -8,7 +8,13 @@
  *   11     min and max became optional scalar inputs of X's dtype (absent: not clipped).
  *   12, 13 integer dtypes, bfloat16.
  * dtypes: float, double, int8..int64, uint8..uint64; float16 and bfloat16 computed in float32.
- * min > max gives max everywhere (numpy's clip, the ONNX reference); NaN in X stays NaN. */
+ * min > max gives max everywhere (numpy's clip, the ONNX reference); NaN in X stays NaN.
+ *
+ * Backward (float and double): dX += dY where min <= X <= max (an absent bound does not limit),
+ * else 0: PyTorch's clamp_backward convention, so the gradient passes at the boundaries themselves
+ * (and with min > max, where the output is the constant max, nothing passes; NaN passes nothing).
+ * The min and max inputs (opset 11+) take no gradient (no_grad_inputs): they are thresholds,
+ * usually constants (ReLU6 exports); a learned bound is left to a later need. */
 /* GCC 12's -O2 vectorises only loops whose trip count is a multiple of the vector width
  * ("very-cheap" cost model), and with -ftrapping-math (its default; clang's is off) it keeps the
  * compares of `x < 0 ? a : b` as branches. Nothing here reads floating-point exception flags, and
@@ -17,6 +23,7 @@
 #pragma GCC optimize("vect-cost-model=dynamic", "no-trapping-math")
 #endif
 #include <float.h>
+#include <math.h>
 #include <string.h>
 
 #include "ops/attr.h"
@@ -111,10 +118,9 @@ static void clip_bound(const struct od_tensor *t, double attr_value, int loop_dt
   od_tensor_set_f64(&tmp, 0, t ? od_tensor_get_f64(t, 0) : attr_value);
 }
 
-static enum od_status clip_forward_cpu(struct od_kernel_ctx *ctx) {
+/* The bounds of this node in the loop's dtype lt, from the attributes or the inputs. */
+static void clip_params_of(const struct od_kernel_ctx *ctx, int lt, struct clip_params *pp) {
   const struct clip_attrs *a = ctx->attrs;
-  const struct od_tensor *x = ctx->in[0];
-  int lt = ew_is_half(x->dtype) ? OD_DTYPE_FLOAT : x->dtype;
   struct clip_params p = {0};
   if (a->legacy) {
     p.has_lo = a->has_min;
@@ -128,12 +134,48 @@ static enum od_status clip_forward_cpu(struct od_kernel_ctx *ctx) {
     if (mn) clip_bound(mn, 0, lt, p.lo);
     if (mx) clip_bound(mx, 0, lt, p.hi);
   }
+  *pp = p;
+}
+
+static enum od_status clip_forward_cpu(struct od_kernel_ctx *ctx) {
+  const struct od_tensor *x = ctx->in[0];
+  struct clip_params p;
+  clip_params_of(ctx, ew_is_half(x->dtype) ? OD_DTYPE_FLOAT : x->dtype, &p);
   return ew_unary_run(ctx->pool, ctx->out[0], x, clip_loops, &p, 1 << 15, "Clip", ctx->err);
+}
+
+/* dx += dy where lo <= x <= hi (each bound only when present). */
+#define CLIP_GRAD_LOOP(CODE, T, U)                                                                          \
+  static void clip_grad_##CODE(void *dx_, const void *dy_, const void *x_, const void *y_, int64_t n,      \
+                               const void *p_) {                                                            \
+    const struct clip_params *p = p_;                                                                       \
+    const T *x = x_, *dy = dy_;                                                                             \
+    T *dx = dx_;                                                                                            \
+    T lo, hi;                                                                                               \
+    (void)y_;                                                                                               \
+    memcpy(&lo, p->lo, sizeof lo);                                                                          \
+    memcpy(&hi, p->hi, sizeof hi);                                                                          \
+    if (!p->has_lo) lo = -INFINITY;                                                                         \
+    if (!p->has_hi) hi = INFINITY;                                                                          \
+    for (int64_t i = 0; i < n; i++) dx[i] += (x[i] >= lo && x[i] <= hi) ? dy[i] : 0;                        \
+  }
+EW_FLOAT_TYPES(CLIP_GRAD_LOOP)
+static const ew_unary_grad_fn clip_grads[EW_NDTYPES] = {[OD_DTYPE_FLOAT] = clip_grad_FLOAT,
+                                                        [OD_DTYPE_DOUBLE] = clip_grad_DOUBLE};
+
+static enum od_status clip_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct od_tensor *x = ctx->in[0];
+  if (!ctx->dout[0] || !ctx->din[0]) return OD_OK;
+  struct clip_params p;
+  clip_params_of(ctx, x->dtype, &p);
+  return ew_unary_grad_run(ctx->pool, ctx->din[0], ctx->dout[0], x, NULL, clip_grads, &p, 1 << 15, "Clip", ctx->err);
 }
 
 const struct od_op_kernels od_kernels_clip = {.attrs_size = sizeof(struct clip_attrs),
                                               .parse = clip_parse,
                                               .infer = clip_infer,
                                               .forward = {[OD_DEVICE_CPU] = clip_forward_cpu},
+                                              .backward = {[OD_DEVICE_CPU] = clip_backward_cpu},
+                                              .no_grad_inputs = 0x6u, /* min, max: thresholds */
                                               .flags = OD_OP_FOLDABLE,
                                               .dtypes = "float, double, float16, bfloat16, int8..int64, uint8..uint64"};

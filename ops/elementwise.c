@@ -214,3 +214,289 @@ enum od_status ew_bcast_run_half(struct od_pool *pool, struct od_tensor *y, int 
   for (int k = 0; k <= EW_MAX_IN; k++) free(buf[k]);
   return s;
 }
+
+/* ---- backward --------------------------------------------------------------------------------- */
+
+enum {
+  RG_BLOCK = 256,           /* output columns summed together when the innermost dim is kept */
+  RG_SPLIT_MAX_DST = 4096,  /* largest dst reduced through per-slice partial sums */
+  RG_MIN_WORK = 1 << 15,    /* src elements per thread at least */
+};
+
+enum od_status ew_err_grad_dtype(struct od_err *err, const char *op, int dtype) {
+  return od_err_set(err, OD_ERR_UNSUPPORTED, "%s backward supports float and double, not %s", op,
+                    od_dtype_name(dtype));
+}
+
+/* Runs of src (float or double) summed in double: the whole run, or added column by column. */
+static double rg_sum_run(const void *src, int dt, int64_t n) {
+  double s = 0;
+  if (dt == OD_DTYPE_FLOAT) {
+    const float *p = src;
+    for (int64_t i = 0; i < n; i++) s += p[i];
+  } else {
+    const double *p = src;
+    for (int64_t i = 0; i < n; i++) s += p[i];
+  }
+  return s;
+}
+
+static void rg_add_run(double *acc, const void *src, int dt, int64_t n) {
+  if (dt == OD_DTYPE_FLOAT) {
+    const float *p = src;
+    for (int64_t i = 0; i < n; i++) acc[i] += p[i];
+  } else {
+    const double *p = src;
+    for (int64_t i = 0; i < n; i++) acc[i] += p[i];
+  }
+}
+
+/* dst[off + i] += scale * acc[i] */
+static void rg_store(void *dst, int dt, int64_t off, const double *acc, int64_t n, double scale) {
+  if (dt == OD_DTYPE_FLOAT) {
+    float *d = (float *)dst + off;
+    for (int64_t i = 0; i < n; i++) d[i] += (float)(scale * acc[i]);
+  } else {
+    double *d = (double *)dst + off;
+    for (int64_t i = 0; i < n; i++) d[i] += scale * acc[i];
+  }
+}
+
+/* Same layout: dst[i] += scale * src[i], one loop per dtype pair. */
+struct rg_same_job {
+  void *dst;
+  const void *src;
+  int ddt, sdt;
+  double scale;
+};
+
+#define RG_SAME(TD, TS)                                                 \
+  do {                                                                  \
+    TD *d = j->dst;                                                     \
+    const TS *s = j->src;                                               \
+    if (j->scale == 1.0) {                                              \
+      for (int64_t i = b; i < e; i++) d[i] += (TD)s[i];                 \
+    } else {                                                            \
+      const TD sc = (TD)j->scale;                                       \
+      for (int64_t i = b; i < e; i++) d[i] += sc * (TD)s[i];            \
+    }                                                                   \
+  } while (0)
+
+static void rg_same_range(void *ctx, int64_t b, int64_t e) {
+  const struct rg_same_job *j = ctx;
+  bool df = j->ddt == OD_DTYPE_FLOAT, sf = j->sdt == OD_DTYPE_FLOAT;
+  if (df && sf) RG_SAME(float, float);
+  else if (df) RG_SAME(float, double);
+  else if (sf) RG_SAME(double, float);
+  else RG_SAME(double, double);
+}
+
+/* The broadcast reduction over collapsed dims: consecutive output dims of the same kind (kept by
+ * dst, or reduced: dst stride 0) merged, dims of 1 dropped, so kinds alternate. The innermost dim
+ * (length L) is contiguous in src; the outer ones are split into kept (kd, ks: src strides) and
+ * reduced (rd, rs) lists. */
+struct rg_job {
+  const char *src;
+  int sdt;
+  size_t ssz;
+  void *dst;
+  int ddt;
+  double scale;
+  int m;
+  int64_t dims[OD_MAX_DIMS], sstr[OD_MAX_DIMS], dstr[OD_MAX_DIMS];
+  bool inner_kept;
+  int64_t L;
+  int nk, nr;
+  int64_t kd[OD_MAX_DIMS], ks[OD_MAX_DIMS], rd[OD_MAX_DIMS], rs[OD_MAX_DIMS];
+  int64_t r_total; /* product of rd */
+  int64_t nblocks; /* inner kept: column blocks of RG_BLOCK per kept row */
+  int64_t n_src, n_dst;
+  int slices;
+  double *partial; /* slices x n_dst */
+};
+
+/* Work items [b, e): a dst element (inner dim reduced) or a block of up to RG_BLOCK consecutive dst
+ * elements of one row (inner dim kept), each summed over every reduced index. */
+static void rg_items(void *ctx, int64_t b, int64_t e) {
+  const struct rg_job *j = ctx;
+  double acc[RG_BLOCK];
+  for (int64_t w = b; w < e; w++) {
+    int64_t kidx = j->inner_kept ? w / j->nblocks : w;
+    int64_t c0 = j->inner_kept ? (w % j->nblocks) * RG_BLOCK : 0;
+    int64_t nc = j->inner_kept ? (j->L - c0 < RG_BLOCK ? j->L - c0 : RG_BLOCK) : 1;
+    int64_t base = 0, t = kidx;
+    for (int d = j->nk - 1; d >= 0; d--) {
+      base += (t % j->kd[d]) * j->ks[d];
+      t /= j->kd[d];
+    }
+    for (int64_t c = 0; c < nc; c++) acc[c] = 0;
+    int64_t idx[OD_MAX_DIMS] = {0}, roff = 0;
+    for (int64_t r = 0; r < j->r_total; r++) {
+      const char *p = j->src + (size_t)(base + roff + c0) * j->ssz;
+      if (j->inner_kept) rg_add_run(acc, p, j->sdt, nc);
+      else acc[0] += rg_sum_run(p, j->sdt, j->L);
+      for (int d = j->nr - 1; d >= 0; d--) { /* next reduced index */
+        roff += j->rs[d];
+        if (++idx[d] < j->rd[d]) break;
+        roff -= j->rs[d] * j->rd[d];
+        idx[d] = 0;
+      }
+    }
+    rg_store(j->dst, j->ddt, j->inner_kept ? kidx * j->L + c0 : kidx, acc, nc, j->scale);
+  }
+}
+
+/* Slices [b, e) of src in flat order, each summed into its own partial dst (a small dst). */
+static void rg_slices(void *ctx, int64_t b, int64_t e) {
+  const struct rg_job *j = ctx;
+  int r = j->m;
+  int64_t inner = j->dims[r - 1];
+  for (int64_t s = b; s < e; s++) {
+    double *part = j->partial + s * j->n_dst;
+    int64_t begin = j->n_src * s / j->slices, end = j->n_src * (s + 1) / j->slices;
+    int64_t row = begin / inner, col = begin % inner, idx[OD_MAX_DIMS], doff = 0;
+    for (int d = r - 2; d >= 0; d--) {
+      idx[d] = row % j->dims[d];
+      row /= j->dims[d];
+      doff += idx[d] * j->dstr[d];
+    }
+    for (int64_t pos = begin; pos < end;) {
+      int64_t n = inner - col < end - pos ? inner - col : end - pos;
+      const char *p = j->src + (size_t)pos * j->ssz;
+      if (j->inner_kept) rg_add_run(part + doff + col, p, j->sdt, n);
+      else part[doff] += rg_sum_run(p, j->sdt, n);
+      pos += n;
+      col = 0;
+      for (int d = r - 2; d >= 0; d--) { /* next row */
+        doff += j->dstr[d];
+        if (++idx[d] < j->dims[d]) break;
+        doff -= j->dstr[d] * j->dims[d];
+        idx[d] = 0;
+      }
+    }
+  }
+}
+
+enum od_status ew_reduce_grad(struct od_pool *pool, struct od_tensor *dst, const struct od_tensor *src, double scale,
+                              const char *op, struct od_err *err) {
+  if (!ew_is_grad_dtype(dst->dtype)) return ew_err_grad_dtype(err, op, dst->dtype);
+  if (!ew_is_grad_dtype(src->dtype)) return ew_err_grad_dtype(err, op, src->dtype);
+  int64_t n_src = od_tensor_numel(src), n_dst = od_tensor_numel(dst);
+  if (n_src <= 0) return OD_OK;
+  if (n_dst == n_src) {
+    struct rg_same_job sj = {dst->data, src->data, dst->dtype, src->dtype, scale};
+    od_pool_parallel_for(pool, n_src, RG_MIN_WORK, rg_same_range, &sj);
+    return OD_OK;
+  }
+  bool fits = dst->rank <= src->rank;
+  for (int i = 0; fits && i < dst->rank; i++) {
+    int64_t dd = dst->dims[dst->rank - 1 - i], sd = src->dims[src->rank - 1 - i];
+    fits = dd == sd || dd == 1;
+  }
+  if (!fits) {
+    char sa[128], sb[128];
+    return od_err_set(err, OD_ERR_INTERNAL, "%s backward: gradient of shape %s cannot be reduced to shape %s", op,
+                      od_shape_str(src->rank, src->dims, sa, sizeof sa), od_shape_str(dst->rank, dst->dims, sb, sizeof sb));
+  }
+  struct rg_job j = {.src = src->data, .sdt = src->dtype, .ssz = od_dtype_size(src->dtype), .dst = dst->data,
+                     .ddt = dst->dtype, .scale = scale, .n_src = n_src, .n_dst = n_dst, .r_total = 1};
+  int64_t ss[OD_MAX_DIMS], ds[OD_MAX_DIMS];
+  bool red[OD_MAX_DIMS];
+  od_strides(src->rank, src->dims, ss);
+  od_broadcast_strides(dst->rank, dst->dims, src->rank, src->dims, ds);
+  for (int i = 0; i < src->rank; i++) {
+    if (src->dims[i] == 1) continue;
+    bool r = ds[i] == 0;
+    if (j.m > 0 && red[j.m - 1] == r) { /* same kind as the previous dim: one dim */
+      j.dims[j.m - 1] *= src->dims[i];
+      j.sstr[j.m - 1] = ss[i];
+      j.dstr[j.m - 1] = ds[i];
+      continue;
+    }
+    red[j.m] = r;
+    j.dims[j.m] = src->dims[i];
+    j.sstr[j.m] = ss[i];
+    j.dstr[j.m] = ds[i];
+    j.m++;
+  }
+  /* n_dst < n_src: at least one reduced dim, so m >= 1 */
+  j.inner_kept = !red[j.m - 1];
+  j.L = j.dims[j.m - 1];
+  for (int d = 0; d < j.m - 1; d++) {
+    if (red[d]) {
+      j.rd[j.nr] = j.dims[d];
+      j.rs[j.nr++] = j.sstr[d];
+      j.r_total *= j.dims[d];
+    } else {
+      j.kd[j.nk] = j.dims[d];
+      j.ks[j.nk++] = j.sstr[d];
+    }
+  }
+  j.nblocks = (j.L + RG_BLOCK - 1) / RG_BLOCK;
+  int64_t items = j.inner_kept ? n_dst / j.L * j.nblocks : n_dst;
+  int threads = od_pool_threads(pool);
+  if (threads > 1 && items < 2 * (int64_t)threads && n_dst <= RG_SPLIT_MAX_DST && n_src >= 2 * (int64_t)RG_MIN_WORK) {
+    int64_t slices = n_src / RG_MIN_WORK;
+    j.slices = (int)(slices < threads ? slices : threads);
+    j.partial = calloc((size_t)j.slices * (size_t)n_dst, sizeof(double));
+    if (!j.partial) return od_err_set(err, OD_ERR_OOM, "%s backward: out of memory for partial sums", op);
+    od_pool_parallel_for(pool, j.slices, 1, rg_slices, &j);
+    for (int s = 1; s < j.slices; s++)
+      for (int64_t i = 0; i < n_dst; i++) j.partial[i] += j.partial[s * n_dst + i];
+    rg_store(j.dst, j.ddt, 0, j.partial, n_dst, scale);
+    free(j.partial);
+    return OD_OK;
+  }
+  int64_t per_item = n_src / (items > 0 ? items : 1);
+  od_pool_parallel_for(pool, items, 1 + RG_MIN_WORK / (per_item > 0 ? per_item : 1), rg_items, &j);
+  return OD_OK;
+}
+
+enum od_status ew_grad_bcast(struct od_pool *pool, struct od_tensor *din, const struct od_tensor *dy,
+                             const struct od_tensor *a, const struct od_tensor *b, ew_bcast_fn fn, const void *params,
+                             const char *op, struct od_err *err) {
+  if (!ew_is_grad_dtype(dy->dtype)) return ew_err_grad_dtype(err, op, dy->dtype);
+  if (!ew_is_grad_dtype(din->dtype)) return ew_err_grad_dtype(err, op, din->dtype);
+  int64_t n = od_tensor_numel(dy);
+  if (n <= 0) return OD_OK;
+  const struct od_tensor *xs[3] = {dy, a, b};
+  struct od_tensor y = *dy;
+  if (din->dtype == dy->dtype && od_tensor_numel(din) == n) { /* din has the output's layout */
+    y.data = din->data;
+    ew_bcast_run(pool, &y, 3, xs, fn, params, 1 << 14);
+    return OD_OK;
+  }
+  void *tmp = calloc((size_t)n, od_dtype_size(dy->dtype));
+  if (!tmp) return od_err_set(err, OD_ERR_OOM, "%s backward: out of memory for %lld gradient values", op, (long long)n);
+  y.data = tmp;
+  ew_bcast_run(pool, &y, 3, xs, fn, params, 1 << 14);
+  enum od_status s = ew_reduce_grad(pool, din, &y, 1.0, op, err);
+  free(tmp);
+  return s;
+}
+
+struct unary_grad_job {
+  char *dx;
+  const char *dy, *x, *y;
+  size_t sz;
+  ew_unary_grad_fn fn;
+  const void *params;
+};
+
+static void unary_grad_range(void *ctx, int64_t b, int64_t e) {
+  const struct unary_grad_job *j = ctx;
+  size_t o = (size_t)b * j->sz;
+  j->fn(j->dx + o, j->dy + o, j->x + o, j->y ? j->y + o : NULL, e - b, j->params);
+}
+
+enum od_status ew_unary_grad_run(struct od_pool *pool, struct od_tensor *dx, const struct od_tensor *dy,
+                                 const struct od_tensor *x, const struct od_tensor *y, const ew_unary_grad_fn *loops,
+                                 const void *params, int64_t min_chunk, const char *op, struct od_err *err) {
+  int dt = x->dtype;
+  if (dt <= 0 || dt >= EW_NDTYPES || !loops[dt] || dx->dtype != dt || dy->dtype != dt || (y && y->dtype != dt))
+    return ew_err_grad_dtype(err, op, dt != dx->dtype ? dx->dtype : dt);
+  struct unary_grad_job j = {.dx = dx->data, .dy = dy->data, .x = x->data, .y = y ? y->data : NULL,
+                             .sz = od_dtype_size(dt), .fn = loops[dt], .params = params};
+  od_pool_parallel_for(pool, od_tensor_numel(x), min_chunk, unary_grad_range, &j);
+  return OD_OK;
+}

@@ -132,4 +132,88 @@ static inline uint64_t ew_f2u64(double v) {
 /* "float16", ... into an UNSUPPORTED error: "<op> does not support <dtype> inputs". */
 enum od_status ew_err_dtype(struct od_err *err, const char *op, int dtype);
 
+/* ---- backward (float and double) ----------------------------------------------------------------
+ * Every gradient here follows the accumulate contract of ops/op.h: din += ..., never din = ...
+ * The one shape rule of the family: an input broadcast to the output's shape gets the sum of the
+ * output-shaped term over the dims it was broadcast along (ew_reduce_grad). */
+
+static inline bool ew_is_grad_dtype(int dtype) { return dtype == OD_DTYPE_FLOAT || dtype == OD_DTYPE_DOUBLE; }
+
+/* "<op> backward supports float and double, not <dtype>" (UNSUPPORTED). */
+enum od_status ew_err_grad_dtype(struct od_err *err, const char *op, int dtype);
+
+/* dst += scale * (src summed over the dims along which dst's shape broadcasts to src's shape).
+ * dst's shape must broadcast unidirectionally to src's (numpy rules: dst is what was broadcast);
+ * the same numel means the same layout (one fused loop). Each of dst, src is float or double
+ * (they may differ: Cast, Pow's exponent); sums are formed in double. Work is split over dst
+ * elements, or, when dst is small and src large (a bias, a scalar), over slices of src with
+ * partial sums added at the end. */
+enum od_status ew_reduce_grad(struct od_pool *pool, struct od_tensor *dst, const struct od_tensor *src, double scale,
+                              const char *op, struct od_err *err);
+
+/* din += reduce_to_shape(term): fn (an EW_GRAD_LOOP) ACCUMULATES term[i] into y[i], reading
+ * x[0] = dy and the operands a, b broadcast to dy's shape (pass a twice for one operand). When din
+ * has dy's numel and dtype the term is accumulated into din directly; otherwise into a zeroed
+ * dy-shaped scratch buffer (dy's dtype), then reduced with ew_reduce_grad. */
+enum od_status ew_grad_bcast(struct od_pool *pool, struct od_tensor *din, const struct od_tensor *dy,
+                             const struct od_tensor *a, const struct od_tensor *b, ew_bcast_fn fn, const void *params,
+                             const char *op, struct od_err *err);
+
+/* One gradient loop body for ew_grad_bcast: y[i] += (T)(EXPR) with g = dy[i] (dy always has the
+ * output's shape, so it advances with i) and av, bv the operands' elements; P is the params
+ * pointer. Specialised for the four stride patterns of (a, b), like EW_BIN_LOOP. */
+#define EW_GRAD_LOOP(name, T, TA, TB, EXPR)                                                           \
+  static void name(void *y_, const void *const *x, const int64_t *step, int64_t n, const void *P) {   \
+    const T *gs = x[0];                                                                               \
+    const TA *a = x[1];                                                                               \
+    const TB *b = x[2];                                                                               \
+    T *y = y_;                                                                                        \
+    (void)P;                                                                                          \
+    if (step[1] && step[2]) {                                                                         \
+      for (int64_t i = 0; i < n; i++) {                                                               \
+        const T g = gs[i];                                                                            \
+        const TA av = a[i];                                                                           \
+        const TB bv = b[i];                                                                           \
+        (void)av, (void)bv;                                                                           \
+        y[i] += (T)(EXPR);                                                                            \
+      }                                                                                               \
+    } else if (step[1]) {                                                                             \
+      const TB bv = b[0];                                                                             \
+      (void)bv;                                                                                       \
+      for (int64_t i = 0; i < n; i++) {                                                               \
+        const T g = gs[i];                                                                            \
+        const TA av = a[i];                                                                           \
+        (void)av;                                                                                     \
+        y[i] += (T)(EXPR);                                                                            \
+      }                                                                                               \
+    } else if (step[2]) {                                                                             \
+      const TA av = a[0];                                                                             \
+      (void)av;                                                                                       \
+      for (int64_t i = 0; i < n; i++) {                                                               \
+        const T g = gs[i];                                                                            \
+        const TB bv = b[i];                                                                           \
+        (void)bv;                                                                                     \
+        y[i] += (T)(EXPR);                                                                            \
+      }                                                                                               \
+    } else {                                                                                          \
+      const TA av = a[0];                                                                             \
+      const TB bv = b[0];                                                                             \
+      (void)av, (void)bv;                                                                             \
+      for (int64_t i = 0; i < n; i++) {                                                               \
+        const T g = gs[i];                                                                            \
+        y[i] += (T)(EXPR);                                                                            \
+      }                                                                                               \
+    }                                                                                                 \
+  }
+
+/* Unary gradient loop: dx[i] += dy[i] * f'(x[i]), where f' may read the forward output y[i]. */
+typedef void (*ew_unary_grad_fn)(void *dx, const void *dy, const void *x, const void *y, int64_t n,
+                                 const void *params);
+
+/* Runs loops[x->dtype] over every element (dx, dy, x, y all of x's dtype and numel), split over the
+ * pool in chunks of at least min_chunk. Fails (UNSUPPORTED) for a dtype without a loop. */
+enum od_status ew_unary_grad_run(struct od_pool *pool, struct od_tensor *dx, const struct od_tensor *dy,
+                                 const struct od_tensor *x, const struct od_tensor *y, const ew_unary_grad_fn *loops,
+                                 const void *params, int64_t min_chunk, const char *op, struct od_err *err);
+
 #endif

@@ -37,6 +37,8 @@
  * coordinate transform, nearest rule, antialias) runs the transposed 1-D passes over the same
  * tables (see resize_backward_cpu). */
 #include <math.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -847,50 +849,74 @@ static enum od_status resize_forward_cpu(struct od_kernel_ctx *ctx) {
  * the out x in matrix of axis d's table (row o: weights w[o*n+k] at columns idx[o*n+k]; nearest is
  * one weight 1; cubic, antialias and exclude_outside are just other weights; identity axes are
  * the identity), and rows o that extrapolate (tf_crop_and_resize) are zero (the output is the
- * constant there). The adjoint is dX += (T_0^T (x) ... (x) T_{r-1}^T) dY: one transposed 1-D pass
- * per resized axis, dst[b, idx[o*n+k], :] += w[o*n+k] * src[b, o, :]. The tables are the ones the
- * forward builds (same coordinate transform, weights in the same dtype), so the backward is the
- * exact adjoint of the forward for every mode, coordinate transform and nearest rule. */
+ * constant there). The adjoint is dX += (T_0^T (x) ... (x) T_{r-1}^T) dY. The tables are the
+ * ones the forward builds (same coordinate transform, weights in the same dtype), so the backward
+ * is the exact adjoint of the forward for every mode, coordinate transform and nearest rule.
+ * Only the last two axes resized (NCHW images): per plane and output row, the row goes back
+ * through T_w^T into a scratch row, which is added into the rows T_h^T names. Otherwise one
+ * transposed 1-D pass per resized axis: dst[b, idx[o*n+k], :] += w[o*n+k] * src[b, o, :]. */
 #define RESIZE_BWD_CHUNK 1024
 
-struct interp1d_bwd_job {
-  const void *src;             /* [outer, out, inner] */
-  void *dst;                   /* [outer, in, inner], accumulated */
-  int64_t in, out, inner, chunks;
-  const struct resize_table *t;
-  bool dbl;
+struct resize_bwd_job {
+  const void *src;
+  void *dst;                      /* accumulated */
+  int64_t in, out, inner, chunks; /* 1-D pass: [outer, out, inner] -> [outer, in, inner] */
+  int64_t H, W, OH, OW;           /* 2-D: planes of [OH, OW] -> [H, W] */
+  const struct resize_table *t, *th, *tw;
+  atomic_bool *oom;               /* 2-D: set when a task cannot allocate its scratch row */
 };
 
-#define RESIZE_BWD_PASS(T, WF)                                                   \
-  do {                                                                           \
-    const T *s = (const T *)j->src + b * j->out * j->inner + k0;                 \
-    T *d = (T *)j->dst + b * j->in * j->inner + k0;                              \
-    for (int64_t o = 0; o < j->out; o++) {                                       \
-      if (t->ex && t->ex[o]) continue;                                           \
-      const T *so = s + o * j->inner;                                            \
-      for (int k = 0; k < n; k++) {                                              \
-        T w = t->WF[o * n + k];                                                  \
-        T *di = d + t->idx[o * n + k] * j->inner;                                \
-        if (w == 1)                                                              \
-          for (int64_t i = 0; i < len; i++) di[i] += so[i];                      \
-        else if (w != 0)                                                         \
-          for (int64_t i = 0; i < len; i++) di[i] += w * so[i];                  \
-      }                                                                          \
-    }                                                                            \
-  } while (0)
-
-/* Tasks [begin, end): task = (outer b, a chunk of inner); each owns its dst elements. */
-static void interp1d_bwd_tasks(void *vj, int64_t begin, int64_t end) {
-  const struct interp1d_bwd_job *j = vj;
-  const struct resize_table *t = j->t;
-  int n = t->n;
-  for (int64_t task = begin; task < end; task++) {
-    int64_t b = task / j->chunks, k0 = (task % j->chunks) * RESIZE_BWD_CHUNK;
-    int64_t len = j->inner - k0 < RESIZE_BWD_CHUNK ? j->inner - k0 : RESIZE_BWD_CHUNK;
-    if (j->dbl) RESIZE_BWD_PASS(double, wd);
-    else RESIZE_BWD_PASS(float, wf);
+#define RESIZE_BWD_KERNELS(T, WF)                                                                   \
+  static void bwd1d_##T(void *vj, int64_t begin, int64_t end) { /* task = (outer, inner chunk) */   \
+    const struct resize_bwd_job *j = vj;                                                            \
+    const struct resize_table *t = j->t;                                                            \
+    int n = t->n;                                                                                   \
+    for (int64_t task = begin; task < end; task++) {                                                \
+      int64_t b = task / j->chunks, k0 = (task % j->chunks) * RESIZE_BWD_CHUNK;                     \
+      int64_t len = j->inner - k0 < RESIZE_BWD_CHUNK ? j->inner - k0 : RESIZE_BWD_CHUNK;            \
+      const T *s = (const T *)j->src + b * j->out * j->inner + k0;                                  \
+      T *d = (T *)j->dst + b * j->in * j->inner + k0;                                               \
+      for (int64_t o = 0; o < j->out; o++) {                                                        \
+        if (t->ex && t->ex[o]) continue;                                                            \
+        const T *so = s + o * j->inner;                                                             \
+        for (int k = 0; k < n; k++) {                                                               \
+          T w = t->WF[o * n + k], *di = d + t->idx[o * n + k] * j->inner;                           \
+          for (int64_t i = 0; i < len; i++) di[i] += w * so[i];                                     \
+        }                                                                                           \
+      }                                                                                             \
+    }                                                                                               \
+  }                                                                                                 \
+  static void bwd2d_##T(void *vj, int64_t begin, int64_t end) { /* task = one plane */              \
+    const struct resize_bwd_job *j = vj;                                                            \
+    const struct resize_table *th = j->th, *tw = j->tw;                                             \
+    int nh = th->n, nw = tw->n;                                                                     \
+    T *row = malloc(sizeof(T) * (size_t)j->W);                                                      \
+    if (!row) {                                                                                     \
+      atomic_store(j->oom, true);                                                                   \
+      return;                                                                                       \
+    }                                                                                               \
+    for (int64_t b = begin; b < end; b++) {                                                         \
+      const T *gy = (const T *)j->src + b * j->OH * j->OW;                                          \
+      T *gx = (T *)j->dst + b * j->H * j->W;                                                        \
+      for (int64_t oy = 0; oy < j->OH; oy++) {                                                      \
+        if (th->ex && th->ex[oy]) continue;                                                         \
+        const T *g = gy + oy * j->OW;                                                               \
+        memset(row, 0, sizeof(T) * (size_t)j->W);                                                   \
+        for (int64_t ox = 0; ox < j->OW; ox++) {                                                    \
+          if (tw->ex && tw->ex[ox]) continue;                                                       \
+          for (int k = 0; k < nw; k++) row[tw->idx[ox * nw + k]] += tw->WF[ox * nw + k] * g[ox];    \
+        }                                                                                           \
+        for (int k = 0; k < nh; k++) {                                                              \
+          T w = th->WF[oy * nh + k], *dx = gx + th->idx[oy * nh + k] * j->W;                        \
+          for (int64_t x = 0; x < j->W; x++) dx[x] += w * row[x];                                   \
+        }                                                                                           \
+      }                                                                                             \
+    }                                                                                               \
+    free(row);                                                                                      \
   }
-}
+
+RESIZE_BWD_KERNELS(float, wf)
+RESIZE_BWD_KERNELS(double, wd)
 
 static enum od_status resize_backward_cpu(struct od_kernel_ctx *ctx) {
   const struct resize_attrs *a = ctx->attrs;
@@ -904,66 +930,75 @@ static enum od_status resize_backward_cpu(struct od_kernel_ctx *ctx) {
   OD_TRY(resize_make_plan(a, X, ctx_opt(ctx, a->in_roi), ctx_opt(ctx, a->in_scales), ctx_opt(ctx, a->in_sizes),
                           true, &p, &nv, ctx->err));
   if (nv) return od_err_set(ctx->err, OD_ERR_INTERNAL, "scales, sizes or roi have no values at run time");
-  int r = X->rank;
-  for (int d = 0; d < r; d++)
+  int r = X->rank, first = -1; /* the first resized axis: the passes go from the last one to it */
+  for (int d = 0; d < r; d++) {
     if (p.ax[d].out != dY->dims[d]) return od_err_set(ctx->err, OD_ERR_INTERNAL, "gradient shape differs from the output");
+    if (p.ax[d].resized && first < 0) first = d;
+  }
   bool dbl = dX->dtype == OD_DTYPE_DOUBLE;
   size_t es = dbl ? sizeof(double) : sizeof(float);
-  int last_pass = -1; /* passes go from the last resized axis to the first */
-  for (int d = 0; d < r; d++)
-    if (p.ax[d].resized && last_pass < 0) last_pass = d;
-  if (last_pass < 0) { /* identity */
-    int64_t n = od_tensor_numel(dX);
-    if (dbl)
-      for (int64_t i = 0; i < n; i++) ((double *)dX->data)[i] += ((const double *)dY->data)[i];
-    else
-      for (int64_t i = 0; i < n; i++) ((float *)dX->data)[i] += ((const float *)dY->data)[i];
+  int64_t n_dx = od_tensor_numel(dX);
+  if (first < 0) { /* identity */
+    for (int64_t i = 0; i < n_dx; i++) {
+      if (dbl) ((double *)dX->data)[i] += ((const double *)dY->data)[i];
+      else ((float *)dX->data)[i] += ((const float *)dY->data)[i];
+    }
     return OD_OK;
   }
-  if (od_tensor_numel(dY) == 0 || od_tensor_numel(dX) == 0) return OD_OK;
-  /* scratch: the largest intermediate (axes from last_pass + 1 on already back at the input size) */
-  int64_t cur[OD_MAX_DIMS];
-  memcpy(cur, dY->dims, sizeof(int64_t) * (size_t)r);
-  size_t maxn = 0;
-  for (int d = r - 1; d > last_pass; d--) {
-    if (!p.ax[d].resized) continue;
-    cur[d] = p.ax[d].in;
-    int64_t n = 1;
-    for (int k = 0; k < r; k++) n *= cur[k];
-    if ((size_t)n > maxn) maxn = (size_t)n;
-  }
+  if (od_tensor_numel(dY) == 0 || n_dx == 0) return OD_OK;
   struct resize_table tab[OD_MAX_DIMS];
   memset(tab, 0, sizeof tab);
   void *buf[2] = {NULL, NULL};
   enum od_status st = OD_OK;
-  if (maxn && (!(buf[0] = malloc(maxn * es)) || !(buf[1] = malloc(maxn * es))))
-    st = od_err_set(ctx->err, OD_ERR_OOM, "out of memory for %zu resize gradient intermediates", maxn);
-  for (int d = 0; d < r && st == OD_OK; d++)
-    if (p.ax[d].resized) st = resize_table_build(a, &p.ax[d], &tab[d], ctx->err);
-  memcpy(cur, dY->dims, sizeof(int64_t) * (size_t)r);
-  const void *src = dY->data;
-  int which = 0;
-  for (int d = r - 1; d >= 0 && st == OD_OK; d--) {
-    if (!p.ax[d].resized) continue;
-    struct interp1d_bwd_job j = {.src = src, .in = p.ax[d].in, .out = p.ax[d].out, .t = &tab[d], .dbl = dbl};
-    j.inner = 1;
-    for (int k = d + 1; k < r; k++) j.inner *= cur[k];
-    j.chunks = (j.inner + RESIZE_BWD_CHUNK - 1) / RESIZE_BWD_CHUNK;
-    int64_t outer = 1;
-    for (int k = 0; k < d; k++) outer *= cur[k];
-    cur[d] = p.ax[d].in;
-    if (d == last_pass) {
-      j.dst = dX->data;
-    } else {
-      j.dst = buf[which];
+  for (int d = 0; d < r && st == OD_OK; d++) st = resize_table_build(a, &p.ax[d], &tab[d], ctx->err);
+  if (st == OD_OK && first >= r - 2) { /* the 2-D path (rank 1: H is a one-row identity) */
+    int64_t zero = 0;
+    double one_d = 1.0;
+    float one_f = 1.0f;
+    struct resize_table id1 = {.n = 1, .idx = &zero, .wf = &one_f, .wd = &one_d, .ex = NULL};
+    atomic_bool oom = false;
+    struct resize_bwd_job j = {.src = dY->data, .dst = dX->data, .th = r >= 2 ? &tab[r - 2] : &id1, .tw = &tab[r - 1],
+                               .oom = &oom};
+    j.H = r >= 2 ? X->dims[r - 2] : 1;
+    j.OH = r >= 2 ? dY->dims[r - 2] : 1;
+    j.W = X->dims[r - 1];
+    j.OW = dY->dims[r - 1];
+    int64_t work = j.OH * (j.OW * j.tw->n + j.W * j.th->n);
+    od_pool_parallel_for(ctx->pool, n_dx / (j.H * j.W), 1 + 32768 / (work ? work : 1), dbl ? bwd2d_double : bwd2d_float,
+                         &j);
+    if (atomic_load(&oom)) st = od_err_set(ctx->err, OD_ERR_OOM, "out of memory for a resize gradient row");
+  } else if (st == OD_OK) {
+    int64_t cur[OD_MAX_DIMS];
+    memcpy(cur, dY->dims, sizeof(int64_t) * (size_t)r);
+    size_t maxn = 0; /* the largest intermediate (after each pass but the last) */
+    for (int d = r - 1; d > first; d--) {
+      cur[d] = p.ax[d].in;
       int64_t n = 1;
       for (int k = 0; k < r; k++) n *= cur[k];
-      memset(j.dst, 0, (size_t)n * es);
+      if (p.ax[d].resized && (size_t)n > maxn) maxn = (size_t)n;
     }
-    int64_t per_task = j.out * (int64_t)tab[d].n * (j.inner < RESIZE_BWD_CHUNK ? j.inner : RESIZE_BWD_CHUNK);
-    if (outer && j.inner) od_pool_parallel_for(ctx->pool, outer * j.chunks, 1 + 32768 / per_task, interp1d_bwd_tasks, &j);
-    src = j.dst;
-    which ^= 1;
+    if (!(buf[0] = malloc(maxn * es + 1)) || !(buf[1] = malloc(maxn * es + 1)))
+      st = od_err_set(ctx->err, OD_ERR_OOM, "out of memory for %zu resize gradient intermediates", maxn);
+    memcpy(cur, dY->dims, sizeof(int64_t) * (size_t)r);
+    const void *src = dY->data;
+    int which = 0;
+    for (int d = r - 1; d >= first && st == OD_OK; d--) {
+      if (!p.ax[d].resized) continue;
+      struct resize_bwd_job j = {.src = src, .in = p.ax[d].in, .out = p.ax[d].out, .t = &tab[d], .inner = 1};
+      for (int k = d + 1; k < r; k++) j.inner *= cur[k];
+      j.chunks = (j.inner + RESIZE_BWD_CHUNK - 1) / RESIZE_BWD_CHUNK;
+      int64_t outer = 1, n = 1;
+      for (int k = 0; k < d; k++) outer *= cur[k];
+      cur[d] = p.ax[d].in;
+      for (int k = 0; k < r; k++) n *= cur[k];
+      j.dst = d == first ? dX->data : buf[which];
+      if (d != first) memset(j.dst, 0, (size_t)n * es);
+      int64_t work = j.out * tab[d].n * (j.inner < RESIZE_BWD_CHUNK ? j.inner : RESIZE_BWD_CHUNK);
+      od_pool_parallel_for(ctx->pool, outer * j.chunks, 1 + 32768 / (work ? work : 1), dbl ? bwd1d_double : bwd1d_float,
+                           &j);
+      src = j.dst;
+      which ^= 1;
+    }
   }
   for (int d = 0; d < r; d++) resize_table_free(&tab[d]);
   free(buf[0]);

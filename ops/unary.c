@@ -11,10 +11,33 @@
  *   int8..int64 for Relu and Neg, int8..uint64 for Abs, bool for Not; Identity and Dropout copy
  *   any dtype.
  *
- * One table (unary_defs) lists each op's name, its per-dtype loops, the attributes it reads and how
- * heavy it is; a derivative column can be added there for backward_cpu. Loops are generated from
- * one expression per op (x: the element, A/B/G: alpha/beta/gamma in the element type), with
- * <tgmath.h> picking expf/exp etc. by type. */
+ * One table (unary_defs) lists each op's name, its per-dtype loops, its derivative loops, the
+ * attributes it reads and how heavy it is: pairs (f, f') like darknet's activate/gradient. Loops are
+ * generated from one expression per op (x: the element, A/B/G: alpha/beta/gamma in the element
+ * type), with <tgmath.h> picking expf/exp etc. by type.
+ *
+ * Backward (float and double; the integer and half loops have no derivative): dX += dY * f'(X),
+ * f' written in terms of the input x and, where cheaper or more accurate, the saved output y:
+ *   Relu        x > 0 ? 1 : 0                 (0 at x = 0, like PyTorch's threshold_backward)
+ *   LeakyRelu   x > 0 ? 1 : alpha
+ *   Elu         x > 0 ? 1 : alpha e^x
+ *   Selu        x > 0 ? gamma : gamma alpha e^x
+ *   Sigmoid     y (1 - y)
+ *   HardSigmoid alpha where 0 < alpha x + beta < 1, else 0
+ *   HardSwish   t = x/6 + 1/2: t < 0 ? 0 : t <= 1 ? x/3 + 1/2 : 1   (PyTorch's hardswish_backward)
+ *   Tanh        1 - y^2
+ *   Softplus    sigmoid(x) = 1 / (1 + e^-x)
+ *   Erf         2/sqrt(pi) e^(-x^2)
+ *   Sqrt        1 / (2 y)
+ *   Exp         y
+ *   Log         1 / x
+ *   Abs         sign(x) (0 at 0)
+ *   Neg         -1
+ *   Reciprocal  -y^2
+ *   Floor, Ceil 0 almost everywhere: the backward adds nothing (registered so that training
+ *               through them does not fail).
+ *   Not         not differentiable (bool): no backward.
+ * Identity and Dropout (inference) pass the gradient through: dX += dY. */
 /* GCC 12's -O2 vectorises only loops whose trip count is a multiple of the vector width
  * ("very-cheap" cost model), and with -ftrapping-math (its default; clang's is off) it keeps the
  * compares of `x < 0 ? a : b` as branches. Nothing here reads floating-point exception flags, and
@@ -42,6 +65,7 @@ enum { UA_ALPHA = 1, UA_BETA = 2, UA_GAMMA = 4 }; /* attributes an op reads */
 struct unary_def {
   const char *op_type;
   ew_unary_fn loops[EW_NDTYPES]; /* by input dtype; float16/bfloat16 go through [FLOAT] */
+  ew_unary_grad_fn grads[EW_NDTYPES]; /* derivative: dx += dy * f'(x, y), float and double */
   unsigned attrs;                /* UA_* */
   float alpha, beta, gamma;      /* defaults (or fixed constants when the op has no attribute) */
   int64_t min_chunk;             /* elements per thread at least: lower for transcendental ops */
@@ -100,6 +124,53 @@ UNARY_FLOAT_LOOPS(floor, floor(x))
 UNARY_FLOAT_LOOPS(ceil, ceil(x))
 UNARY_FLOAT_LOOPS(reciprocal, 1 / x)
 
+/* ---- derivative loops: dx[i] += dy[i] * (EXPR), EXPR = f'(x) given x and the output y --------- */
+
+#define UNARY_GRAD_BODY(T, EXPR)                            \
+  const T *xs = x_, *ys = y_, *gs = dy_;                    \
+  T *dxs = dx_;                                             \
+  const struct unary_attrs *p = p_;                         \
+  const T A = (T)p->alpha, B = (T)p->beta, G = (T)p->gamma; \
+  const T ERF_K = (T)1.12837916709551257390; /* 2/sqrt(pi) */ \
+  (void)A, (void)B, (void)G, (void)ERF_K, (void)xs, (void)ys; \
+  for (int64_t i = 0; i < n; i++) {                         \
+    const T x = xs[i], y = ys[i];                           \
+    (void)x, (void)y;                                       \
+    dxs[i] += gs[i] * (T)(EXPR);                            \
+  }
+
+#define UNARY_GRAD_LOOPS(name, EXPR)                                                                            \
+  static void name##_grad_FLOAT(void *dx_, const void *dy_, const void *x_, const void *y_, int64_t n,           \
+                                const void *p_) {                                                              \
+    UNARY_GRAD_BODY(float, EXPR)                                                                               \
+  }                                                                                                            \
+  static void name##_grad_DOUBLE(void *dx_, const void *dy_, const void *x_, const void *y_, int64_t n,          \
+                                 const void *p_) {                                                             \
+    UNARY_GRAD_BODY(double, EXPR)                                                                              \
+  }
+
+UNARY_GRAD_LOOPS(relu, x > 0 ? 1 : 0)
+UNARY_GRAD_LOOPS(leakyrelu, x > 0 ? 1 : A)
+UNARY_GRAD_LOOPS(elu, x > 0 ? 1 : A * exp(x))
+UNARY_GRAD_LOOPS(selu, x > 0 ? G : G * A * exp(x))
+UNARY_GRAD_LOOPS(sigmoid, y * (1 - y))
+UNARY_GRAD_LOOPS(hardsigmoid, (A * x + B > 0 && A * x + B < 1) ? A : 0)
+UNARY_GRAD_LOOPS(hardswish, A * x + B < 0 ? 0 : A * x + B <= 1 ? 2 * A * x + B : 1)
+UNARY_GRAD_LOOPS(tanh, 1 - y * y)
+UNARY_GRAD_LOOPS(softplus, 1 / (1 + exp(-x)))
+UNARY_GRAD_LOOPS(erf, ERF_K * exp(-x * x))
+UNARY_GRAD_LOOPS(sqrt, 1 / (2 * y))
+UNARY_GRAD_LOOPS(exp, y)
+UNARY_GRAD_LOOPS(log, 1 / x)
+UNARY_GRAD_LOOPS(abs, x > 0 ? 1 : x < 0 ? -1 : 0)
+UNARY_GRAD_LOOPS(neg, -1)
+UNARY_GRAD_LOOPS(reciprocal, -(y * y))
+
+/* Floor, Ceil: the derivative is 0 almost everywhere; nothing to add. */
+static void none_grad(void *dx, const void *dy, const void *x, const void *y, int64_t n, const void *p) {
+  (void)dx, (void)dy, (void)x, (void)y, (void)n, (void)p;
+}
+
 /* Integers: negation through the unsigned type, so INT_MIN wraps (as numpy) instead of being UB. */
 #define RELU_INT(CODE, T, U) UNARY_INT_LOOP(relu, CODE, T, U, x < 0 ? 0 : x)
 #define NEG_INT(CODE, T, U) UNARY_INT_LOOP(neg, CODE, T, U, (U)0 - (U)x)
@@ -121,27 +192,31 @@ UNARY_INT_LOOP(not, BOOL, uint8_t, uint8_t, !x)
 
 enum { CHEAP = 1 << 15, HEAVY = 1 << 12 };
 
+#define GRAD_ENTRIES(name) [OD_DTYPE_FLOAT] = name##_grad_FLOAT, [OD_DTYPE_DOUBLE] = name##_grad_DOUBLE
+#define NO_GRAD_ENTRIES [OD_DTYPE_FLOAT] = none_grad, [OD_DTYPE_DOUBLE] = none_grad
+
 static const struct unary_def unary_defs[] = {
-    {"Relu", {FLOAT_ENTRIES(relu), SINT_ENTRIES(relu)}, 0, 0, 0, 0, CHEAP},
-    {"LeakyRelu", {FLOAT_ENTRIES(leakyrelu)}, UA_ALPHA, 0.01f, 0, 0, CHEAP},
-    {"Elu", {FLOAT_ENTRIES(elu)}, UA_ALPHA, 1.0f, 0, 0, HEAVY},
-    {"Selu", {FLOAT_ENTRIES(selu)}, UA_ALPHA | UA_GAMMA, 1.67326319217681884765625f, 0,
+    {"Relu", {FLOAT_ENTRIES(relu), SINT_ENTRIES(relu)}, {GRAD_ENTRIES(relu)}, 0, 0, 0, 0, CHEAP},
+    {"LeakyRelu", {FLOAT_ENTRIES(leakyrelu)}, {GRAD_ENTRIES(leakyrelu)}, UA_ALPHA, 0.01f, 0, 0, CHEAP},
+    {"Elu", {FLOAT_ENTRIES(elu)}, {GRAD_ENTRIES(elu)}, UA_ALPHA, 1.0f, 0, 0, HEAVY},
+    {"Selu", {FLOAT_ENTRIES(selu)}, {GRAD_ENTRIES(selu)}, UA_ALPHA | UA_GAMMA, 1.67326319217681884765625f, 0,
      1.05070102214813232421875f, HEAVY},
-    {"Sigmoid", {FLOAT_ENTRIES(sigmoid)}, 0, 0, 0, 0, HEAVY},
-    {"HardSigmoid", {FLOAT_ENTRIES(hardsigmoid)}, UA_ALPHA | UA_BETA, 0.2f, 0.5f, 0, CHEAP},
-    {"HardSwish", {FLOAT_ENTRIES(hardswish)}, 0, 1.0f / 6.0f, 0.5f, 0, CHEAP}, /* fixed alpha, beta */
-    {"Tanh", {FLOAT_ENTRIES(tanh)}, 0, 0, 0, 0, HEAVY},
-    {"Softplus", {FLOAT_ENTRIES(softplus)}, 0, 0, 0, 0, HEAVY},
-    {"Erf", {FLOAT_ENTRIES(erf)}, 0, 0, 0, 0, HEAVY},
-    {"Sqrt", {FLOAT_ENTRIES(sqrt)}, 0, 0, 0, 0, CHEAP},
-    {"Exp", {FLOAT_ENTRIES(exp)}, 0, 0, 0, 0, HEAVY},
-    {"Log", {FLOAT_ENTRIES(log)}, 0, 0, 0, 0, HEAVY},
-    {"Abs", {FLOAT_ENTRIES(abs), SINT_ENTRIES(abs), UINT_ENTRIES(abs)}, 0, 0, 0, 0, CHEAP},
-    {"Neg", {FLOAT_ENTRIES(neg), SINT_ENTRIES(neg)}, 0, 0, 0, 0, CHEAP},
-    {"Floor", {FLOAT_ENTRIES(floor)}, 0, 0, 0, 0, CHEAP},
-    {"Ceil", {FLOAT_ENTRIES(ceil)}, 0, 0, 0, 0, CHEAP},
-    {"Reciprocal", {FLOAT_ENTRIES(reciprocal)}, 0, 0, 0, 0, CHEAP},
-    {"Not", {[OD_DTYPE_BOOL] = not_BOOL}, 0, 0, 0, 0, CHEAP},
+    {"Sigmoid", {FLOAT_ENTRIES(sigmoid)}, {GRAD_ENTRIES(sigmoid)}, 0, 0, 0, 0, HEAVY},
+    {"HardSigmoid", {FLOAT_ENTRIES(hardsigmoid)}, {GRAD_ENTRIES(hardsigmoid)}, UA_ALPHA | UA_BETA, 0.2f, 0.5f, 0, CHEAP},
+    {"HardSwish", {FLOAT_ENTRIES(hardswish)}, {GRAD_ENTRIES(hardswish)}, 0, 1.0f / 6.0f, 0.5f, 0,
+     CHEAP}, /* fixed alpha, beta */
+    {"Tanh", {FLOAT_ENTRIES(tanh)}, {GRAD_ENTRIES(tanh)}, 0, 0, 0, 0, HEAVY},
+    {"Softplus", {FLOAT_ENTRIES(softplus)}, {GRAD_ENTRIES(softplus)}, 0, 0, 0, 0, HEAVY},
+    {"Erf", {FLOAT_ENTRIES(erf)}, {GRAD_ENTRIES(erf)}, 0, 0, 0, 0, HEAVY},
+    {"Sqrt", {FLOAT_ENTRIES(sqrt)}, {GRAD_ENTRIES(sqrt)}, 0, 0, 0, 0, CHEAP},
+    {"Exp", {FLOAT_ENTRIES(exp)}, {GRAD_ENTRIES(exp)}, 0, 0, 0, 0, HEAVY},
+    {"Log", {FLOAT_ENTRIES(log)}, {GRAD_ENTRIES(log)}, 0, 0, 0, 0, HEAVY},
+    {"Abs", {FLOAT_ENTRIES(abs), SINT_ENTRIES(abs), UINT_ENTRIES(abs)}, {GRAD_ENTRIES(abs)}, 0, 0, 0, 0, CHEAP},
+    {"Neg", {FLOAT_ENTRIES(neg), SINT_ENTRIES(neg)}, {GRAD_ENTRIES(neg)}, 0, 0, 0, 0, CHEAP},
+    {"Floor", {FLOAT_ENTRIES(floor)}, {NO_GRAD_ENTRIES}, 0, 0, 0, 0, CHEAP},
+    {"Ceil", {FLOAT_ENTRIES(ceil)}, {NO_GRAD_ENTRIES}, 0, 0, 0, 0, CHEAP},
+    {"Reciprocal", {FLOAT_ENTRIES(reciprocal)}, {GRAD_ENTRIES(reciprocal)}, 0, 0, 0, 0, CHEAP},
+    {"Not", {[OD_DTYPE_BOOL] = not_BOOL}, {0}, 0, 0, 0, 0, CHEAP}, /* bool: not differentiable */
 };
 
 /* ---- kernel functions ------------------------------------------------------------------------- */
@@ -182,13 +257,22 @@ static enum od_status unary_forward_cpu(struct od_kernel_ctx *ctx) {
                       a->def->op_type, ctx->err);
 }
 
+/* dX += dY * f'(X) through the table's derivative column (see the header comment). */
+static enum od_status unary_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct unary_attrs *a = ctx->attrs;
+  if (!ctx->dout[0] || !ctx->din[0]) return OD_OK;
+  return ew_unary_grad_run(ctx->pool, ctx->din[0], ctx->dout[0], ctx->in[0], ctx->out[0], a->def->grads, a,
+                           a->def->min_chunk, a->def->op_type, ctx->err);
+}
+
 #define FLOAT_DTYPES "float, double, float16, bfloat16"
-#define UNARY_KERNELS(sym, dtype_list)                                                             \
-  const struct od_op_kernels od_kernels_##sym = {.attrs_size = sizeof(struct unary_attrs),         \
-                                                 .parse = unary_parse,                             \
-                                                 .infer = unary_infer,                             \
-                                                 .forward = {[OD_DEVICE_CPU] = unary_forward_cpu}, \
-                                                 .flags = OD_OP_FOLDABLE,                          \
+#define UNARY_KERNELS(sym, dtype_list)                                                               \
+  const struct od_op_kernels od_kernels_##sym = {.attrs_size = sizeof(struct unary_attrs),           \
+                                                 .parse = unary_parse,                               \
+                                                 .infer = unary_infer,                               \
+                                                 .forward = {[OD_DEVICE_CPU] = unary_forward_cpu},   \
+                                                 .backward = {[OD_DEVICE_CPU] = unary_backward_cpu}, \
+                                                 .flags = OD_OP_FOLDABLE,                            \
                                                  .dtypes = dtype_list};
 
 UNARY_KERNELS(relu, FLOAT_DTYPES ", int8, int16, int32, int64")
@@ -209,7 +293,12 @@ UNARY_KERNELS(neg, FLOAT_DTYPES ", int8, int16, int32, int64")
 UNARY_KERNELS(floor, FLOAT_DTYPES)
 UNARY_KERNELS(ceil, FLOAT_DTYPES)
 UNARY_KERNELS(reciprocal, FLOAT_DTYPES)
-UNARY_KERNELS(not, "bool")
+const struct od_op_kernels od_kernels_not = {.attrs_size = sizeof(struct unary_attrs), /* no backward: bool */
+                                             .parse = unary_parse,
+                                             .infer = unary_infer,
+                                             .forward = {[OD_DEVICE_CPU] = unary_forward_cpu},
+                                             .flags = OD_OP_FOLDABLE,
+                                             .dtypes = "bool"};
 
 /* ---- Identity ----------------------------------------------------------------------------------
  * Y = X for any tensor dtype (sequence and optional values are not tensors: unsupported). */
@@ -230,8 +319,15 @@ static enum od_status identity_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+/* dX += dY (float and double gradients). */
+static enum od_status pass_through_backward_cpu(struct od_kernel_ctx *ctx) {
+  if (!ctx->dout[0] || !ctx->din[0]) return OD_OK;
+  return ew_reduce_grad(ctx->pool, ctx->din[0], ctx->dout[0], 1.0, ctx->node->op_type, ctx->err);
+}
+
 const struct od_op_kernels od_kernels_identity = {.infer = identity_infer,
                                                   .forward = {[OD_DEVICE_CPU] = identity_forward_cpu},
+                                                  .backward = {[OD_DEVICE_CPU] = pass_through_backward_cpu},
                                                   .flags = OD_OP_FOLDABLE,
                                                   .dtypes = "all tensor dtypes"};
 
@@ -241,7 +337,10 @@ const struct od_op_kernels od_kernels_identity = {.infer = identity_infer,
  * Inference (the executor not training and training_mode absent or false, or ratio 0): Y = X and
  * the optional mask is all true. Training-mode dropout with ratio > 0 needs a random generator
  * owned by the execution context and is not implemented yet: it fails with UNSUPPORTED.
- * is_test (opsets 1, 6) is ignored: the executor's mode decides. */
+ * is_test (opsets 1, 6) is ignored: the executor's mode decides.
+ * Backward: the inference form is the identity, dX += dY (the training form fails in forward, so
+ * never reaches backward); the mask output (constant) passes no gradient; ratio and training_mode
+ * take none. */
 
 struct dropout_attrs {
   float ratio; /* opset < 12 */
@@ -310,5 +409,6 @@ const struct od_op_kernels od_kernels_dropout = {.attrs_size = sizeof(struct dro
                                                  .parse = dropout_parse,
                                                  .infer = dropout_infer,
                                                  .forward = {[OD_DEVICE_CPU] = dropout_forward_cpu},
+                                                 .backward = {[OD_DEVICE_CPU] = pass_through_backward_cpu},
                                                  .no_grad_inputs = 0x6u, /* ratio, training_mode */
                                                  .dtypes = FLOAT_DTYPES " (inference)"};

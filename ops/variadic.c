@@ -10,7 +10,18 @@
  *   float16/bfloat16 computed in float32. Where: any dtype (copied by element size).
  *
  * The N-input ops fold pairwise into the output: y = f(x0, x1), then y = f(y, xi) for i >= 2
- * (each step broadcasting xi to y's final shape), and Mean divides by N at the end. */
+ * (each step broadcasting xi to y's final shape), and Mean divides by N at the end.
+ *
+ * Backward (float and double), each input's gradient summed over the dims it was broadcast along
+ * (ew_reduce_grad):
+ *   Sum    dXi += dY
+ *   Mean   dXi += dY / N
+ *   Min, Max  dXi += dY where input i is the one selected, else 0. Ties go to the FIRST input
+ *          holding the result (lowest index; deterministic, and the whole gradient goes to one
+ *          input, unlike PyTorch's maximum/minimum which split a two-way tie in halves); when the
+ *          result is NaN, the first NaN input takes it. The selection is one int32 index per
+ *          output element.
+ *   Where  dX += condition ? dY : 0,  dY_in += condition ? 0 : dY; the condition takes none. */
 /* GCC 12's -O2 vectorises only loops whose trip count is a multiple of the vector width
  * ("very-cheap" cost model), and with -ftrapping-math (its default; clang's is off) it keeps the
  * compares of `x < 0 ? a : b` as branches. Nothing here reads floating-point exception flags, and
@@ -47,13 +58,14 @@ struct variadic_def {
   const char *op_type;
   ew_bcast_fn loops[EW_NDTYPES]; /* float16/bfloat16 use [FLOAT] */
   bool mean;                     /* divide by the input count at the end */
+  bool select;                   /* Min, Max: the gradient goes to the selected input */
 };
 
 static const struct variadic_def variadic_defs[] = {
-    {"Min", {NUM_ENTRIES(min)}, false},
-    {"Max", {NUM_ENTRIES(max)}, false},
-    {"Sum", {NUM_ENTRIES(sum)}, false},
-    {"Mean", {[OD_DTYPE_FLOAT] = sum_FLOAT, [OD_DTYPE_DOUBLE] = sum_DOUBLE}, true},
+    {"Min", {NUM_ENTRIES(min)}, false, true},
+    {"Max", {NUM_ENTRIES(max)}, false, true},
+    {"Sum", {NUM_ENTRIES(sum)}, false, false},
+    {"Mean", {[OD_DTYPE_FLOAT] = sum_FLOAT, [OD_DTYPE_DOUBLE] = sum_DOUBLE}, true, false},
 };
 
 struct variadic_attrs {
@@ -146,12 +158,73 @@ static enum od_status variadic_forward_cpu(struct od_kernel_ctx *ctx) {
   return s;
 }
 
-#define VARIADIC_KERNELS(sym, dtype_list)                                                             \
-  const struct od_op_kernels od_kernels_##sym = {.attrs_size = sizeof(struct variadic_attrs),         \
-                                                 .parse = variadic_parse,                             \
-                                                 .infer = variadic_infer,                             \
-                                                 .forward = {[OD_DEVICE_CPU] = variadic_forward_cpu}, \
-                                                 .flags = OD_OP_FOLDABLE,                             \
+/* ---- backward -------------------------------------------------------------------------------- */
+
+/* Min/Max selection: sel[i] = the first k with x_k[i] == y[i] (or both NaN). The loop's output is
+ * sel itself (read and written: -1 until an input claims the element); x[0] = Y, x[1] = x_k. */
+#define SELECT_LOOP(CODE, T, U)                                                                          \
+  static void select_##CODE(void *s_, const void *const *x, const int64_t *step, int64_t n, const void *p) { \
+    int32_t *sel = s_;                                                                                   \
+    const T *y = x[0], *xk = x[1];                                                                       \
+    const int32_t k = *(const int32_t *)p;                                                               \
+    const int64_t sk = step[1];                                                                          \
+    for (int64_t i = 0; i < n; i++) {                                                                    \
+      const T v = xk[i * sk];                                                                            \
+      if (sel[i] < 0 && (v == y[i] || (isnan(v) && isnan(y[i])))) sel[i] = k;                            \
+    }                                                                                                    \
+  }
+#define PICK_GRAD(CODE, T, U) EW_GRAD_LOOP(pickg_##CODE, T, int32_t, int32_t, av == *(const int32_t *)P ? g : 0)
+#define WHERE_GRAD(CODE, T, U)                          \
+  EW_GRAD_LOOP(wherexg_##CODE, T, uint8_t, uint8_t, av ? g : 0) \
+  EW_GRAD_LOOP(whereyg_##CODE, T, uint8_t, uint8_t, av ? 0 : g)
+EW_FLOAT_TYPES(SELECT_LOOP)
+EW_FLOAT_TYPES(PICK_GRAD)
+EW_FLOAT_TYPES(WHERE_GRAD)
+#define GRAD_FN(name, dt) ((dt) == OD_DTYPE_FLOAT ? name##_FLOAT : name##_DOUBLE)
+
+static enum od_status minmax_backward(struct od_kernel_ctx *ctx, const char *op) {
+  const struct od_tensor *dY = ctx->dout[0], *Y = ctx->out[0];
+  int dt = dY->dtype;
+  int64_t n = od_tensor_numel(Y);
+  if (n <= 0) return OD_OK;
+  struct od_tensor sel = *Y;
+  sel.dtype = OD_DTYPE_INT32;
+  if (!(sel.data = malloc((size_t)n * sizeof(int32_t))))
+    return od_err_set(ctx->err, OD_ERR_OOM, "%s backward: out of memory for the selection", op);
+  memset(sel.data, 0xff, (size_t)n * sizeof(int32_t)); /* -1: not claimed yet */
+  int last = 0; /* inputs after the last one that wants a gradient cannot change the selection of it */
+  for (int k = 0; k < ctx->n_in; k++)
+    if (ctx->din[k]) last = k;
+  for (int32_t k = 0; k <= last; k++) {
+    const struct od_tensor *xs[2] = {Y, ctx->in[k]};
+    ew_bcast_run(ctx->pool, &sel, 2, xs, GRAD_FN(select, dt), &k, 1 << 15);
+  }
+  enum od_status s = OD_OK;
+  for (int32_t k = 0; k <= last && s == OD_OK; k++)
+    if (ctx->din[k]) s = ew_grad_bcast(ctx->pool, ctx->din[k], dY, &sel, &sel, GRAD_FN(pickg, dt), &k, op, ctx->err);
+  free(sel.data);
+  return s;
+}
+
+static enum od_status variadic_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct variadic_def *d = ((const struct variadic_attrs *)ctx->attrs)->def;
+  const struct od_tensor *dY = ctx->dout[0];
+  if (!dY) return OD_OK;
+  if (!ew_is_grad_dtype(dY->dtype)) return ew_err_grad_dtype(ctx->err, d->op_type, dY->dtype);
+  if (d->select) return minmax_backward(ctx, d->op_type);
+  double scale = d->mean ? 1.0 / ctx->n_in : 1.0; /* Sum, Mean */
+  for (int k = 0; k < ctx->n_in; k++)
+    if (ctx->din[k]) OD_TRY(ew_reduce_grad(ctx->pool, ctx->din[k], dY, scale, d->op_type, ctx->err));
+  return OD_OK;
+}
+
+#define VARIADIC_KERNELS(sym, dtype_list)                                                               \
+  const struct od_op_kernels od_kernels_##sym = {.attrs_size = sizeof(struct variadic_attrs),           \
+                                                 .parse = variadic_parse,                               \
+                                                 .infer = variadic_infer,                               \
+                                                 .forward = {[OD_DEVICE_CPU] = variadic_forward_cpu},   \
+                                                 .backward = {[OD_DEVICE_CPU] = variadic_backward_cpu}, \
+                                                 .flags = OD_OP_FOLDABLE,                               \
                                                  .dtypes = dtype_list};
 
 VARIADIC_KERNELS(min, "float, double, float16, bfloat16, int8..int64, uint8..uint64")
@@ -210,8 +283,19 @@ static enum od_status where_forward_cpu(struct od_kernel_ctx *ctx) {
   return OD_OK;
 }
 
+static enum od_status where_backward_cpu(struct od_kernel_ctx *ctx) {
+  const struct od_tensor *dY = ctx->dout[0], *C = ctx->in[0];
+  if (!dY) return OD_OK;
+  if (!ew_is_grad_dtype(dY->dtype)) return ew_err_grad_dtype(ctx->err, "Where", dY->dtype);
+  int dt = dY->dtype;
+  if (ctx->din[1]) OD_TRY(ew_grad_bcast(ctx->pool, ctx->din[1], dY, C, C, GRAD_FN(wherexg, dt), NULL, "Where", ctx->err));
+  if (ctx->din[2]) OD_TRY(ew_grad_bcast(ctx->pool, ctx->din[2], dY, C, C, GRAD_FN(whereyg, dt), NULL, "Where", ctx->err));
+  return OD_OK;
+}
+
 const struct od_op_kernels od_kernels_where = {.infer = where_infer,
                                                .forward = {[OD_DEVICE_CPU] = where_forward_cpu},
+                                               .backward = {[OD_DEVICE_CPU] = where_backward_cpu},
                                                .no_grad_inputs = 0x1u, /* condition */
                                                .flags = OD_OP_FOLDABLE,
                                                .dtypes = "all tensor dtypes"};

@@ -96,7 +96,8 @@ static void expect_err1(const char *json_sq, const char *set, const char *want) 
   expect_err(json_sq, sets, set ? 1 : 0, want);
 }
 
-#define CLOSE(a, b) ck_assert_msg(fabs((double)(a) - (double)(b)) < 1e-6, "%s = %g, want %g", #a, (double)(a), (double)(b))
+#define CLOSE(a, b) \
+  ck_assert_msg(fabs((double)(a) - (double)(b)) < 1e-6, "%s = %g, want %g", #a, (double)(a), (double)(b))
 
 /* ---- DESIGN.md's example --------------------------------------------------------------------- */
 
@@ -165,7 +166,8 @@ START_TEST(design_example_parses) {
   ck_assert_str_eq(t->type, "yolov3");
   ck_assert_int_eq(t->n_outputs, 3);
   for (int i = 0; i < 3; i++) ck_assert_str_eq(t->outputs[i], sn[i]);
-  static const float anchors[9][2] = {{10, 13}, {16, 30}, {33, 23}, {30, 61}, {62, 45}, {59, 119}, {116, 90}, {156, 198}, {373, 326}};
+  static const float anchors[9][2] = {{10, 13},  {16, 30},  {33, 23},   {30, 61},  {62, 45},
+                                      {59, 119}, {116, 90}, {156, 198}, {373, 326}};
   ck_assert_int_eq(t->n_anchors, 9);
   for (int i = 0; i < 9; i++) CLOSE(t->anchors[i][0], anchors[i][0]), CLOSE(t->anchors[i][1], anchors[i][1]);
   ck_assert_int_eq(t->n_masks, 3);
@@ -281,8 +283,8 @@ START_TEST(minimal_gets_defaults) {
 END_TEST
 
 START_TEST(out_dir_moves_log_and_export) {
-  struct od_manifest *m = parse_ok("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'out_dir': 'runs/x'}}",
-                                   NULL, 0);
+  struct od_manifest *m =
+      parse_ok("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'out_dir': 'runs/x'}}", NULL, 0);
   ck_assert_str_eq(m->train.out_dir, BASE "/runs/x");
   ck_assert_str_eq(m->train.log, BASE "/runs/x/train.jsonl");
   ck_assert_str_eq(m->export_path, BASE "/runs/x/student_distilled.onnx");
@@ -291,10 +293,10 @@ START_TEST(out_dir_moves_log_and_export) {
 END_TEST
 
 START_TEST(task_loss_only_and_defaults) {
-  struct od_manifest *m = parse_ok(
-      "{" MODELS ", 'data': {'format': 'synthetic', 'images': 64, 'classes': ['a', 'b', 'c']},"
-      " 'task_loss': {'outputs': ['o32', 'o16', 'o8']}}",
-      NULL, 0);
+  struct od_manifest *m = parse_ok("{" MODELS
+                                   ", 'data': {'format': 'synthetic', 'images': 64, 'classes': ['a', 'b', 'c']},"
+                                   " 'task_loss': {'outputs': ['o32', 'o16', 'o8']}}",
+                                   NULL, 0);
   ck_assert_int_eq(m->n_pairs, 0);
   const struct od_task_loss_cfg *t = &m->task_loss;
   ck_assert(t->enabled);
@@ -319,7 +321,8 @@ END_TEST
 
 START_TEST(every_pair_and_train_field) {
   struct od_manifest *m = parse_ok(
-      "{" MODELS ", 'data': {'format': 'images', 'root': 'imgs', 'size': 416, 'workers': 4, 'input': 'x'},"
+      "{" MODELS
+      ", 'data': {'format': 'images', 'root': 'imgs', 'size': 416, 'workers': 4, 'input': 'x'},"
       " 'pairs': ["
       "  {'teacher': 't', 'student': 's', 'loss': 'kd', 'temperature': 4, 'axis': 1, 'adapter': 'none', 'weight': 0.5},"
       "  {'teacher': ['t1', 't2'], 'student': ['s1', 's2'], 'loss': 'fsp'},"
@@ -401,14 +404,15 @@ END_TEST
 START_TEST(more_forms) {
   /* nesterov momentum; a schedule with total_steps and no type is cosine; freeze as one string;
    * a yolo_split pair takes task_loss.num_classes */
-  struct od_manifest *m = parse_ok(
-      "{" MODELS ", 'data': {'format': 'voc', 'root': 'data/voc', 'classes': ['x', 'y']},"
-      " 'pairs': [{'teacher': 't', 'student': 's', 'loss': 'yolo_split'}],"
-      " 'task_loss': {'outputs': ['a', 'b'], 'anchors': [[1,2],[3,4],[5,6],[7,8]], 'downsample': [16, 8],"
-      "               'label_smooth': true, 'weight': 2, 'num_classes': 2},"
-      " 'train': {'optimizer': {'type': 'momentum', 'nesterov': true, 'momentum': 0.5},"
-      "           'schedule': {'total_steps': 300}, 'freeze': 'conv*', 'steps': 400}}",
-      NULL, 0);
+  struct od_manifest *m =
+      parse_ok("{" MODELS
+               ", 'data': {'format': 'voc', 'root': 'data/voc', 'classes': ['x', 'y']},"
+               " 'pairs': [{'teacher': 't', 'student': 's', 'loss': 'yolo_split'}],"
+               " 'task_loss': {'outputs': ['a', 'b'], 'anchors': [[1,2],[3,4],[5,6],[7,8]], 'downsample': [16, 8],"
+               "               'label_smooth': true, 'weight': 2, 'num_classes': 2},"
+               " 'train': {'optimizer': {'type': 'momentum', 'nesterov': true, 'momentum': 0.5},"
+               "           'schedule': {'total_steps': 300}, 'freeze': 'conv*', 'steps': 400}}",
+               NULL, 0);
   ck_assert(m->train.optim.nesterov);
   CLOSE(m->train.optim.momentum, 0.5);
   ck_assert_int_eq(m->train.schedule.kind, OD_SCHED_COSINE);
@@ -435,7 +439,8 @@ END_TEST
 /* ---- errors ------------------------------------------------------------------------------------- */
 
 START_TEST(error_messages) {
-  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}, {'teacher': 'a', 'student': 'b'},"
+  expect_err("{" MODELS
+             ", 'pairs': [{'teacher': 'a', 'student': 'b'}, {'teacher': 'a', 'student': 'b'},"
              " {'teacher': 'a', 'student': 'b', 'loss': 'l3'}]}",
              NULL, 0,
              "pairs.json: pairs[2].loss: unknown loss 'l3'; expected one of l2, l1, smooth_l1, kd, soft_label, cosine, "
@@ -456,7 +461,8 @@ START_TEST(error_messages) {
              "did you mean 'adam'?");
   expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'optimizer': {'type': 1}}}", NULL, 0,
              "train.optimizer.type: expected a string, got 1");
-  static const char *const bad_sizes[] = {"[608, 320, 32]", "[320, 608, 0]", "[320, 608]", "0", "'big'", "[320, 608.5, 32]"};
+  static const char *const bad_sizes[] = {"[608, 320, 32]", "[320, 608, 0]",   "[320, 608]", "0",
+                                          "'big'",          "[320, 608.5, 32]"};
   for (size_t i = 0; i < sizeof bad_sizes / sizeof bad_sizes[0]; i++) {
     char json[512];
     snprintf(json, sizeof json, "{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'data': {'size': %s}}",
@@ -473,13 +479,17 @@ START_TEST(error_messages) {
              "pairs.json: student.model: missing; give the student's ONNX file");
   expect_err("{" MODELS "}", NULL, 0, "pairs.json: pairs: missing; give at least one");
   expect_err("{" MODELS ", 'pairs': []}", NULL, 0, "pairs.json: pairs: empty; give at least one pair");
-  expect_err("{" MODELS ", 'pairs': [{'student': 'b'}]}", NULL, 0, "pairs[0].teacher: missing; name the teacher tensor");
-  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a'}]}", NULL, 0, "pairs[0].student: missing; name the student tensor");
-  expect_err("{" MODELS ", 'pairs': [{'teacher': '', 'student': 'b'}]}", NULL, 0, "pairs[0].teacher: must not be empty");
+  expect_err("{" MODELS ", 'pairs': [{'student': 'b'}]}", NULL, 0,
+             "pairs[0].teacher: missing; name the teacher tensor");
+  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a'}]}", NULL, 0,
+             "pairs[0].student: missing; name the student tensor");
+  expect_err("{" MODELS ", 'pairs': [{'teacher': '', 'student': 'b'}]}", NULL, 0,
+             "pairs[0].teacher: must not be empty");
   expect_err("{" MODELS ", 'pairs': [{'teacher': 3, 'student': 'b'}]}", NULL, 0,
              "pairs[0].teacher: expected a tensor name (string), got 3");
-  expect_err("{" MODELS ", 'pairs': ['a']}", NULL, 0,
-             "pairs.json: pairs[0]: expected an object {\"teacher\": ..., \"student\": ..., \"loss\": ...}, got string \"a\"");
+  expect_err(
+      "{" MODELS ", 'pairs': ['a']}", NULL, 0,
+      "pairs.json: pairs[0]: expected an object {\"teacher\": ..., \"student\": ..., \"loss\": ...}, got string \"a\"");
   expect_err("{" MODELS ", 'pairs': {'teacher': 'a'}}", NULL, 0, "pairs: expected an array of");
   expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': 5}", NULL, 0,
              "pairs.json: train: expected an object, got 5");
@@ -488,7 +498,8 @@ START_TEST(error_messages) {
              "pairs.json: unknown key 'stepz' in train; did you mean 'steps'?");
   expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'lr': 0.1}}", NULL, 0,
              "unknown key 'lr' in train; it belongs in train.optimizer");
-  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'optimizer': {'learning_rate': 0.1}}}",
+  expect_err("{" MODELS
+             ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'optimizer': {'learning_rate': 0.1}}}",
              NULL, 0, "unknown key 'learning_rate' in train.optimizer; did you mean 'lr'?");
   expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'teachr': {}}", NULL, 0,
              "pairs.json: unknown key 'teachr' at the top level; did you mean 'teacher'?");
@@ -508,30 +519,36 @@ START_TEST(error_messages) {
              "data.root: missing; data format 'voc' needs the dataset folder");
   expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'data': {'format': 'images', 'root': 'nope'}}",
              NULL, 0, "data.root: no such folder 'nope' (resolved to " BASE "/nope)");
-  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'data': {'format': 'voc', 'root': 'data/voc', "
+  expect_err("{" MODELS
+             ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'data': {'format': 'voc', 'root': 'data/voc', "
              "'train': 'missing.txt'}}",
              NULL, 0, "data.train: no such file 'missing.txt' (resolved to " BASE "/data/voc/missing.txt)");
-  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'data': {'format': 'voc', 'root': 'data/voc', "
+  expect_err("{" MODELS
+             ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'data': {'format': 'voc', 'root': 'data/voc', "
              "'val': 'v.txt'}, 'train': {'eval_every': 10}}",
              NULL, 0, "data.val: no such file 'v.txt'");
-  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'data': {'format': 'vox'}}", NULL, 0,
-             "data.format: unknown data format 'vox'; expected one of random, images, voc, synthetic; did you mean 'voc'?");
+  expect_err(
+      "{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'data': {'format': 'vox'}}", NULL, 0,
+      "data.format: unknown data format 'vox'; expected one of random, images, voc, synthetic; did you mean 'voc'?");
   expect_err("{" MODELS ", 'student': {'model': 'student.onnx', 'export': 'student.onnx'}, 'pairs': []}", NULL, 0,
              "duplicate key");
-  expect_err("{'teacher': {'model': 'teacher.onnx'}, 'student': {'model': 'student.onnx', 'export': 'student.onnx'}, "
-             "'pairs': [{'teacher': 'a', 'student': 'b'}]}",
-             NULL, 0, "student.export: '" BASE "/student.onnx' is the student model itself");
+  expect_err(
+      "{'teacher': {'model': 'teacher.onnx'}, 'student': {'model': 'student.onnx', 'export': 'student.onnx'}, "
+      "'pairs': [{'teacher': 'a', 'student': 'b'}]}",
+      NULL, 0, "student.export: '" BASE "/student.onnx' is the student model itself");
   /* task_loss */
   static const char task_head[] =
       "{" MODELS ", 'data': {'format': 'synthetic'}, 'task_loss': {'outputs': ['a', 'b', 'c'], ";
   char json[1024];
   snprintf(json, sizeof json, "%s'anchor_masks': [[6,7,9],[3,4,5],[0,1,2]]}}", task_head);
-  expect_err(json, NULL, 0,
-             "pairs.json: task_loss.anchor_masks[0][2]: anchor index 9 out of range; task_loss.anchors has 9 entries (0..8)");
+  expect_err(
+      json, NULL, 0,
+      "pairs.json: task_loss.anchor_masks[0][2]: anchor index 9 out of range; task_loss.anchors has 9 entries (0..8)");
   snprintf(json, sizeof json, "%s'anchor_masks': [[6,7,-1],[3,4,5],[0,1,2]]}}", task_head);
   expect_err(json, NULL, 0, "task_loss.anchor_masks[0][2]: anchor index -1 out of range");
   snprintf(json, sizeof json, "%s'anchor_masks': [[6,7,8],[3,4,5]]}}", task_head);
-  expect_err(json, NULL, 0, "task_loss.anchor_masks: 2 masks for 3 outputs (task_loss.outputs); give one mask per output");
+  expect_err(json, NULL, 0,
+             "task_loss.anchor_masks: 2 masks for 3 outputs (task_loss.outputs); give one mask per output");
   snprintf(json, sizeof json, "%s'anchor_masks': [[6,7,8],[],[0]]}}", task_head);
   expect_err(json, NULL, 0, "task_loss.anchor_masks[1]: expected 1 to 16 anchor indices, got 0");
   snprintf(json, sizeof json, "%s'downsample': [32, 16]}}", task_head);
@@ -550,12 +567,14 @@ START_TEST(error_messages) {
              "task_loss.outputs: missing; list the student's detection head outputs");
   expect_err("{" MODELS ", 'task_loss': {'outputs': ['a']}}", NULL, 0,
              "pairs.json: task_loss: needs labelled data: data.format is 'random'");
-  expect_err("{" MODELS ", 'data': {'format': 'synthetic', 'classes': ['a', 'b']}, 'task_loss': {'outputs': ['a'], "
+  expect_err("{" MODELS
+             ", 'data': {'format': 'synthetic', 'classes': ['a', 'b']}, 'task_loss': {'outputs': ['a'], "
              "'num_classes': 3}}",
              NULL, 0, "task_loss.num_classes: 3, but data.classes names 2 classes");
   /* pairs: arity and parameters */
   expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b', 'loss': 'fsp'}]}", NULL, 0,
-             "pairs[0].teacher2: missing; loss 'fsp' takes two tensors per side (teacher and teacher2, or \"teacher\": [a, b])");
+             "pairs[0].teacher2: missing; loss 'fsp' takes two tensors per side (teacher and teacher2, or \"teacher\": "
+             "[a, b])");
   expect_err("{" MODELS ", 'pairs': [{'teacher': ['a', 'c'], 'student': 'b', 'loss': 'l2'}]}", NULL, 0,
              "pairs[0].teacher: loss 'l2' takes 1 tensor per side, got an array of 2");
   expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'teacher2': 'c', 'student': 'b'}]}", NULL, 0,
@@ -572,12 +591,13 @@ START_TEST(error_messages) {
              "pairs[0].weight: must be >= 0, got -1");
   expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b', 'adapter': 'linear'}]}", NULL, 0,
              "pairs[0].adapter: unknown adapter 'linear'; expected one of auto, none, conv1x1");
-  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b', 'loss': 'yolo_split', 'fm_nms': 'yes'}]}", NULL, 0,
-             "pairs[0].fm_nms: expected true or false, got string \"yes\"");
-  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b', 'loss': 'yolo_split', 'fm_nms_kernel': 4}]}", NULL,
-             0, "pairs[0].fm_nms_kernel: must be an odd positive integer, got 4");
+  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b', 'loss': 'yolo_split', 'fm_nms': 'yes'}]}", NULL,
+             0, "pairs[0].fm_nms: expected true or false, got string \"yes\"");
+  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b', 'loss': 'yolo_split', 'fm_nms_kernel': 4}]}",
+             NULL, 0, "pairs[0].fm_nms_kernel: must be an odd positive integer, got 4");
   /* train */
-  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'optimizer': {'type': 'adam', "
+  expect_err("{" MODELS
+             ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'optimizer': {'type': 'adam', "
              "'momentum': 0.9}}}",
              NULL, 0, "train.optimizer.momentum: not used by optimizer 'adam' (only by momentum)");
   expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'optimizer': {'lr': 0}}}", NULL, 0,
@@ -592,13 +612,16 @@ START_TEST(error_messages) {
              NULL, 0, "train.schedule.milestones[1]: milestones must increase, got 3 after 5");
   expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'schedule': {'type': 'piecewise'}}}",
              NULL, 0, "train.schedule.milestones: missing; piecewise needs the steps");
-  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'schedule': {'type': 'constant', "
+  expect_err("{" MODELS
+             ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'schedule': {'type': 'constant', "
              "'gamma': 0.5}}}",
              NULL, 0, "train.schedule.gamma: not used by schedule 'constant' (only by piecewise)");
-  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'schedule': {'milestones': [5], "
+  expect_err("{" MODELS
+             ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'schedule': {'milestones': [5], "
              "'total_steps': 10}}}",
              NULL, 0, "train.schedule: milestones/gamma (piecewise) and total_steps/min_lr (cosine) both given");
-  expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'schedule': {'type': 'cosine', "
+  expect_err("{" MODELS
+             ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'schedule': {'type': 'cosine', "
              "'warmup_steps': 2000}}}",
              NULL, 0, "train.schedule.total_steps: 1000 must be greater than warmup_steps (2000)");
   expect_err("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}], 'train': {'freeze': [1]}}", NULL, 0,
@@ -620,19 +643,27 @@ START_TEST(error_messages) {
 END_TEST
 
 START_TEST(syntax_errors) {
-  expect_err_raw("{\n  \"teacher\": {\"model\": \"t.onnx\"},\n}\n", NULL, 0,
-                 "pairs.json: line 3, column 1: invalid JSON near '}' (a trailing comma: JSON allows none before } or ])");
+  expect_err_raw(
+      "{\n  \"teacher\": {\"model\": \"t.onnx\"},\n}\n", NULL, 0,
+      "pairs.json: line 3, column 1: invalid JSON near '}' (a trailing comma: JSON allows none before } or ])");
   expect_err_raw("{\n  \"a\": [1, 2,]\n}", NULL, 0, "line 2, column 14: invalid JSON near ']' (a trailing comma");
-  expect_err_raw("{\"a\": 1\n \"b\": 2}", NULL, 0, "line 2, column 2: invalid JSON near '\"b\": 2}' (a missing comma before this?)");
-  expect_err_raw("{\n  // a comment\n  \"a\": 1}", NULL, 0, "line 2, column 3: invalid JSON near '// a comment' (JSON has no comments");
-  expect_err_raw("{\"a\": {\"b\": 1}\n", NULL, 0, "invalid JSON: the file ends inside an object or array (a missing } or ])");
-  expect_err_raw("{\"a\": True}", NULL, 0, "line 1, column 7: invalid JSON near 'True}' (JSON spells true, false and null in lower case)");
-  expect_err_raw("{'a': 1}", NULL, 0, "line 1, column 2: invalid JSON near ''a': 1}' (JSON strings take double quotes)");
+  expect_err_raw("{\"a\": 1\n \"b\": 2}", NULL, 0,
+                 "line 2, column 2: invalid JSON near '\"b\": 2}' (a missing comma before this?)");
+  expect_err_raw("{\n  // a comment\n  \"a\": 1}", NULL, 0,
+                 "line 2, column 3: invalid JSON near '// a comment' (JSON has no comments");
+  expect_err_raw("{\"a\": {\"b\": 1}\n", NULL, 0,
+                 "invalid JSON: the file ends inside an object or array (a missing } or ])");
+  expect_err_raw("{\"a\": True}", NULL, 0,
+                 "line 1, column 7: invalid JSON near 'True}' (JSON spells true, false and null in lower case)");
+  expect_err_raw("{'a': 1}", NULL, 0,
+                 "line 1, column 2: invalid JSON near ''a': 1}' (JSON strings take double quotes)");
   expect_err_raw("{a: 1}", NULL, 0, "(keys take double quotes)");
   expect_err_raw("{\"a\": l2}", NULL, 0, "near 'l2}' (strings take double quotes)");
   expect_err_raw("  \n ", NULL, 0, "pairs.json: the file is empty; expected a JSON object");
-  expect_err_raw("{\"a\": 1} x", NULL, 0, "line 1, column 10: invalid JSON near 'x' (text after the end of the top-level object)");
-  expect_err_raw("{\"a\": \"x}", NULL, 0, "line 1, column 7: invalid JSON near '\"x}' (a string without its closing quote on this line)");
+  expect_err_raw("{\"a\": 1} x", NULL, 0,
+                 "line 1, column 10: invalid JSON near 'x' (text after the end of the top-level object)");
+  expect_err_raw("{\"a\": \"x}", NULL, 0,
+                 "line 1, column 7: invalid JSON near '\"x}' (a string without its closing quote on this line)");
   expect_err_raw("{\"a\" 1}", NULL, 0, "line 1, column 6: invalid JSON near '1}' (a missing ':' or ',' before this?)");
   /* columns count characters, not bytes */
   expect_err_raw("{\"é\": 1,}", NULL, 0, "line 1, column 9:");
@@ -676,7 +707,8 @@ START_TEST(overrides_apply) {
 
   /* null deletes: a key (back to its default) or an array entry */
   const char *dels[] = {"pairs[0]=null", "train.steps=null", "data.size[2]=64", "data.size[0]=64"};
-  m = parse_ok("{" MODELS ", 'pairs': [{'teacher': 'a', 'student': 'b'}, {'teacher': 'c', 'student': 'd'}],"
+  m = parse_ok("{" MODELS
+               ", 'pairs': [{'teacher': 'a', 'student': 'b'}, {'teacher': 'c', 'student': 'd'}],"
                " 'train': {'steps': 5}, 'data': {'size': [320, 640, 32]}}",
                dels, 4);
   ck_assert_int_eq(m->n_pairs, 1);
@@ -688,7 +720,8 @@ START_TEST(overrides_apply) {
 
   /* a whole section, and removing task_loss */
   const char *sec[] = {"task_loss=null", "train={\"steps\": 7, \"batch_size\": 1}"};
-  m = parse_ok("{" MODELS ", 'data': {'format': 'synthetic'}, 'pairs': [{'teacher': 'a', 'student': 'b'}],"
+  m = parse_ok("{" MODELS
+               ", 'data': {'format': 'synthetic'}, 'pairs': [{'teacher': 'a', 'student': 'b'}],"
                " 'task_loss': {'outputs': ['x']}}",
                sec, 2);
   ck_assert(!m->task_loss.enabled);
@@ -707,15 +740,19 @@ START_TEST(overrides_apply) {
 END_TEST
 
 START_TEST(override_errors) {
-  expect_err1(MINIMAL, "train.stepz=100", "pairs.json: --set train.stepz=100: unknown key 'stepz' in train; did you mean 'steps'?");
-  expect_err1(MINIMAL, "trian.steps=100", "--set trian.steps=100: unknown key 'trian' at the top level; did you mean 'train'?");
-  expect_err1(MINIMAL, "pairs[0].wieght=3", "--set pairs[0].wieght=3: unknown key 'wieght' in pairs[0]; did you mean 'weight'?");
+  expect_err1(MINIMAL, "train.stepz=100",
+              "pairs.json: --set train.stepz=100: unknown key 'stepz' in train; did you mean 'steps'?");
+  expect_err1(MINIMAL, "trian.steps=100",
+              "--set trian.steps=100: unknown key 'trian' at the top level; did you mean 'train'?");
+  expect_err1(MINIMAL, "pairs[0].wieght=3",
+              "--set pairs[0].wieght=3: unknown key 'wieght' in pairs[0]; did you mean 'weight'?");
   expect_err1(MINIMAL, "train.lr=0.1", "--set train.lr=0.1: unknown key 'lr' in train; it belongs in train.optimizer");
   expect_err1(MINIMAL, "train.batch_size=-3",
               "pairs.json: train.batch_size: must be a positive integer, got -3 (from --set train.batch_size=-3)");
   expect_err1(MINIMAL, "pairs[0].loss=l3", "pairs[0].loss: unknown loss 'l3'; expected one of l2, l1,");
   expect_err1(MINIMAL, "pairs[0].loss=l3", "(from --set pairs[0].loss=l3)");
-  expect_err1(MINIMAL, "data.size=[608,320,32]", "data.size: expected N or [min, max, step] with min <= max and step > 0");
+  expect_err1(MINIMAL, "data.size=[608,320,32]",
+              "data.size: expected N or [min, max, step] with min <= max and step > 0");
   expect_err1(MINIMAL, "pairs[3].weight=1", "--set pairs[3].weight=1: index 3 is out of range: pairs has 1 entry");
   expect_err1(MINIMAL, "pairs[1]=null", "--set pairs[1]=null: index 1 is out of range");
   expect_err1(MINIMAL, "train.steps.x=1", "--set train.steps.x=1: train.steps takes a value, not keys");
@@ -725,10 +762,12 @@ START_TEST(override_errors) {
               "--set train.steps=1: train is 3, not an object");
   expect_err1(MINIMAL, "train.steps", "--set train.steps: expected key=value, e.g. train.steps=100");
   expect_err1(MINIMAL, "=5", "--set =5: expected key=value");
-  expect_err1(MINIMAL, "pairs[x].weight=1", "--set pairs[x].weight=1: expected [index] with a non-negative integer after pairs");
+  expect_err1(MINIMAL, "pairs[x].weight=1",
+              "--set pairs[x].weight=1: expected [index] with a non-negative integer after pairs");
   expect_err1(MINIMAL, "train..steps=1", "--set train..steps=1: expected a key name at '.steps'");
   expect_err1(MINIMAL, "data.size[0].x=1", "--set data.size[0].x=1: the entries of data.size take no keys");
-  expect_err1(MINIMAL, "train.steps=\"100\"", "train.steps: expected an integer, got string \"100\" (from --set train.steps=\"100\")");
+  expect_err1(MINIMAL, "train.steps=\"100\"",
+              "train.steps: expected an integer, got string \"100\" (from --set train.steps=\"100\")");
 }
 END_TEST
 
@@ -736,7 +775,8 @@ END_TEST
 
 START_TEST(paths_resolve) {
   /* absolute paths are kept; relative ones start from the manifest's folder, normalised */
-  struct od_manifest *m = parse_ok("{'teacher': {'model': '" BASE "/models/t.onnx'}, 'student': {'model': "
+  struct od_manifest *m = parse_ok("{'teacher': {'model': '" BASE
+                                   "/models/t.onnx'}, 'student': {'model': "
                                    "'./models/../student.onnx'}, 'pairs': [{'teacher': 'a', 'student': 'b'}],"
                                    " 'train': {'out_dir': '../elsewhere//o/', 'log': 'logs/l.jsonl'}}",
                                    NULL, 0);
@@ -751,9 +791,10 @@ START_TEST(paths_resolve) {
   snprintf(path, sizeof path, "%s/models/pairs.json", BASE);
   FILE *f = fopen(path, "w");
   ck_assert_ptr_nonnull(f);
-  fputs("{\"teacher\": {\"model\": \"t.onnx\"}, \"student\": {\"model\": \"../student.onnx\"},\n"
-        " \"pairs\": [{\"teacher\": \"a\", \"student\": \"b\"}]}\n",
-        f);
+  fputs(
+      "{\"teacher\": {\"model\": \"t.onnx\"}, \"student\": {\"model\": \"../student.onnx\"},\n"
+      " \"pairs\": [{\"teacher\": \"a\", \"student\": \"b\"}]}\n",
+      f);
   fclose(f);
   char cwd[PATH_MAX];
   ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));

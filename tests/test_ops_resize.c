@@ -17,6 +17,7 @@
 
 #include "ops/op.h"
 #include "runtime/pool.h"
+#include "adjoint_check.h"
 
 struct tattr {
   const char *name;
@@ -977,6 +978,82 @@ START_TEST(test_nms_needs_values) {
 }
 END_TEST
 
+/* ---- backward: Resize/Upsample backward_cpu as the adjoint of the forward (adjoint_check.h) ----- */
+
+#define RA_STR(n, v) {.name = n, .type = OD_ATTR_STRING, .s = v, .s_len = sizeof(v) - 1}
+#define RA_INT(n, v) {.name = n, .type = OD_ATTR_INT, .i = v}
+#define RA_FLOAT(n, v) {.name = n, .type = OD_ATTR_FLOAT, .f = v}
+
+static struct od_tensor ra_f32(int n, const float *v) {
+  struct od_tensor t = {.dtype = OD_DTYPE_FLOAT, .rank = 1, .dims = {n}, .data = (void *)v};
+  return t;
+}
+
+START_TEST(test_resize_backward_adjoint) {
+  static const int64_t d_yolo[4] = {1, 64, 26, 26}, d_img[4] = {2, 3, 37, 41}, d_nd[4] = {2, 9, 6, 13};
+  static const float sc_x2[4] = {1, 1, 2, 2}, sc_up[4] = {1, 1, 1.7f, 2.3f}, sc_down[4] = {1, 1, 0.45f, 0.6f},
+                     sc_nd[4] = {1, 1.6f, 1, 0.7f}, roi[8] = {0, 0, -0.1f, 0.2f, 1, 1, 1.15f, 0.75f};
+  static const int64_t sz_align[4] = {2, 3, 50, 29}, sz_crop[4] = {2, 3, 23, 31};
+  struct od_attr a_nearest_floor[3] = {RA_STR("mode", "nearest"), RA_STR("coordinate_transformation_mode", "asymmetric"),
+                                       RA_STR("nearest_mode", "floor")};
+  struct od_attr a_nearest_hp[2] = {RA_STR("mode", "nearest"), RA_STR("nearest_mode", "round_prefer_ceil")};
+  struct od_attr a_linear[1] = {RA_STR("mode", "linear")};
+  struct od_attr a_linear_pt[2] = {RA_STR("mode", "linear"), RA_STR("coordinate_transformation_mode", "pytorch_half_pixel")};
+  struct od_attr a_linear_align[2] = {RA_STR("mode", "linear"), RA_STR("coordinate_transformation_mode", "align_corners")};
+  struct od_attr a_cubic[3] = {RA_STR("mode", "cubic"), RA_FLOAT("cubic_coeff_a", -0.5f), RA_INT("exclude_outside", 1)};
+  struct od_attr a_cubic_aa[2] = {RA_STR("mode", "cubic"), RA_INT("antialias", 1)};
+  struct od_attr a_linear_aa[2] = {RA_STR("mode", "linear"), RA_INT("antialias", 1)};
+  struct od_attr a_crop[3] = {RA_STR("mode", "linear"), RA_STR("coordinate_transformation_mode", "tf_crop_and_resize"),
+                              RA_FLOAT("extrapolation_value", 0.0f)}; /* 0: Y stays linear in X */
+  struct od_attr a_up_nearest[1] = {RA_STR("mode", "nearest")};
+  struct od_tensor none = {0};
+  struct adj_spec specs[] = {
+      {"nearest_x2_yolo", "Resize", 13, a_nearest_floor, 3, 3, {adj_shape(4, d_yolo), none, ra_f32(4, sc_x2)}, 1u, 1, 0},
+      {"nearest_down", "Resize", 13, a_nearest_hp, 2, 3, {adj_shape(4, d_img), none, ra_f32(4, sc_down)}, 1u, 1, 0},
+      {"linear_up", "Resize", 13, a_linear, 1, 3, {adj_shape(4, d_img), none, ra_f32(4, sc_up)}, 1u, 1, 0},
+      {"linear_down_pytorch", "Resize", 13, a_linear_pt, 2, 3, {adj_shape(4, d_img), none, ra_f32(4, sc_down)}, 1u, 1, 0},
+      {"linear_align_sizes", "Resize", 13, a_linear_align, 2, 4,
+       {adj_shape(4, d_img), none, none, adj_i64(4, sz_align)}, 1u, 1, 0},
+      {"linear_nd", "Resize", 13, a_linear, 1, 3, {adj_shape(4, d_nd), none, ra_f32(4, sc_nd)}, 1u, 1, 0},
+      {"cubic_exclude_up", "Resize", 13, a_cubic, 3, 3, {adj_shape(4, d_img), none, ra_f32(4, sc_up)}, 1u, 1, 0},
+      {"cubic_antialias_down", "Resize", 18, a_cubic_aa, 2, 3, {adj_shape(4, d_img), none, ra_f32(4, sc_down)}, 1u, 1, 0},
+      {"linear_antialias_down", "Resize", 18, a_linear_aa, 2, 3, {adj_shape(4, d_img), none, ra_f32(4, sc_down)}, 1u, 1,
+       0},
+      {"crop_and_resize", "Resize", 13, a_crop, 3, 4, {adj_shape(4, d_img), ra_f32(8, roi), none, adj_i64(4, sz_crop)},
+       1u, 1, 0},
+      {"upsample9_x2", "Upsample", 9, a_up_nearest, 1, 2, {adj_shape(4, d_yolo), ra_f32(4, sc_x2)}, 1u, 1, 0},
+  };
+  for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) adjoint_check(&specs[i]);
+}
+END_TEST
+
+/* Backward refuses gradients of dtypes other than float and double with a clear status. */
+START_TEST(test_resize_backward_dtype) {
+  const struct od_op *o = od_op_find("", "Resize", 13);
+  ck_assert(o != NULL && o->k->backward[OD_DEVICE_CPU] != NULL);
+  ck_assert(od_op_find("", "Upsample", 9)->k->backward[OD_DEVICE_CPU] != NULL);
+  int ids[3] = {0, -1, 2}, out_id = 3;
+  struct od_attr at[1] = {RA_STR("mode", "nearest")};
+  struct od_node node = {.name = "n", .op_type = "Resize", .domain = "", .opset = 13, .n_inputs = 3, .inputs = ids,
+                         .n_outputs = 1, .outputs = &out_id, .n_attrs = 1, .attrs = at};
+  void *ab = calloc(1, o->k->attrs_size);
+  struct od_err err = {0};
+  ck_assert(o->k->parse(&node, ab, &err) == OD_OK);
+  static const float sc[2] = {2, 2};
+  uint16_t x[4] = {0}, y[16] = {0}, dy[16] = {0}, dx[4] = {0};
+  struct od_tensor X = {.dtype = OD_DTYPE_FLOAT16, .rank = 2, .dims = {2, 2}, .data = x}, S = ra_f32(2, sc);
+  struct od_tensor Y = {.dtype = OD_DTYPE_FLOAT16, .rank = 2, .dims = {4, 4}, .data = y}, dY = Y, dX = X;
+  dY.data = dy;
+  dX.data = dx;
+  struct od_tensor *in[3] = {&X, NULL, &S}, *out[1] = {&Y}, *dout[1] = {&dY}, *din[3] = {&dX, NULL, NULL};
+  struct od_kernel_ctx kc = {.node = &node, .attrs = ab, .n_in = 3, .in = in, .n_out = 1, .out = out, .dout = dout,
+                             .din = din, .err = &err};
+  ck_assert_int_eq(o->k->backward[OD_DEVICE_CPU](&kc), OD_ERR_UNSUPPORTED);
+  ck_assert_msg(strstr(err.msg, "float16") != NULL, "message: %s", err.msg);
+  free(ab);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ops_resize");
   TCase *tc = tcase_create("resize");
@@ -987,6 +1064,11 @@ int main(void) {
   tcase_add_test(tc, test_resize_needs_values);
   tcase_add_test(tc, test_resize_errors);
   suite_add_tcase(s, tc);
+  TCase *tb = tcase_create("resize_backward");
+  tcase_add_test(tb, test_resize_backward_adjoint);
+  tcase_add_test(tb, test_resize_backward_dtype);
+  tcase_set_timeout(tb, 120);
+  suite_add_tcase(s, tb);
   TCase *tn = tcase_create("non_max_suppression");
   tcase_add_loop_test(tn, test_nms_cases, 0, (int)(sizeof nms_cases / sizeof nms_cases[0]));
   tcase_add_test(tn, test_nms_needs_values);
