@@ -130,7 +130,8 @@ static enum od_status gather_backward_cpu(struct od_kernel_ctx *ctx) {
   const struct od_tensor *dY = ctx->dout[0];
   if (!dX || !dY) return OD_OK;
   if (dX->dtype != OD_DTYPE_FLOAT && dX->dtype != OD_DTYPE_DOUBLE)
-    return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "no backward for %s (float and double only)", od_dtype_name(dX->dtype));
+    return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "no backward for %s (float and double only)",
+                      od_dtype_name(dX->dtype));
   int axis;
   OD_TRY(od_axis_normalize(a->axis, X->rank, "attribute 'axis'", &axis, ctx->err));
   int64_t d = X->dims[axis], n_idx = od_tensor_numel(I), outer = 1, inner = 1;
@@ -143,13 +144,14 @@ static enum od_status gather_backward_cpu(struct od_kernel_ctx *ctx) {
     int64_t v = od_tensor_get_i64(I, j);
     if (v < -d || v >= d) {
       free(idx);
-      return od_err_set(ctx->err, OD_ERR_INVALID_ARG, "index %lld at position %lld of 'indices' is out of range for axis %d",
-                        (long long)v, (long long)j, axis);
+      return od_err_set(ctx->err, OD_ERR_INVALID_ARG,
+                        "index %lld at position %lld of 'indices' is out of range for axis %d", (long long)v,
+                        (long long)j, axis);
     }
     idx[j] = v < 0 ? v + d : v;
   }
-  struct gather_bwd_job jb = {dY->data, dX->data, idx, n_idx, d, inner, (inner + GATHER_BWD_CHUNK - 1) / GATHER_BWD_CHUNK,
-                              dX->dtype == OD_DTYPE_DOUBLE};
+  struct gather_bwd_job jb = {dY->data, dX->data, idx, n_idx, d, inner,
+                              (inner + GATHER_BWD_CHUNK - 1) / GATHER_BWD_CHUNK, dX->dtype == OD_DTYPE_DOUBLE};
   int64_t per_task = n_idx * (inner < GATHER_BWD_CHUNK ? inner : GATHER_BWD_CHUNK);
   od_pool_parallel_for(ctx->pool, outer * jb.chunks, 1 + 32768 / per_task, gather_bwd_tasks, &jb);
   free(idx);

@@ -142,14 +142,15 @@ static enum od_status gemm_backward_cpu(struct od_kernel_ctx *ctx) {
     return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "Gemm backward supports float and double, not %s",
                       od_dtype_name(dt));
   int64_t lda = A->dims[1] > 0 ? A->dims[1] : 1, ldb = B->dims[1] > 0 ? B->dims[1] : 1, ldy = N > 0 ? N : 1;
-  if (dA) {
-    if (!a->trans_a) od_gemm(dt, false, !a->trans_b, M, K, N, a->alpha, dY->data, ldy, B->data, ldb, 1.0, dA->data, lda);
-    else od_gemm(dt, a->trans_b, true, K, M, N, a->alpha, B->data, ldb, dY->data, ldy, 1.0, dA->data, lda);
-  }
-  if (dB) {
-    if (!a->trans_b) od_gemm(dt, !a->trans_a, false, K, N, M, a->alpha, A->data, lda, dY->data, ldy, 1.0, dB->data, ldb);
-    else od_gemm(dt, true, a->trans_a, N, K, M, a->alpha, dY->data, ldy, A->data, lda, 1.0, dB->data, ldb);
-  }
+  double alpha = a->alpha;
+  if (dA && !a->trans_a) /* dA (M x K) += alpha dY B'^T */
+    od_gemm(dt, false, !a->trans_b, M, K, N, alpha, dY->data, ldy, B->data, ldb, 1.0, dA->data, lda);
+  else if (dA) /* dA (K x M) += alpha B' dY^T */
+    od_gemm(dt, a->trans_b, true, K, M, N, alpha, B->data, ldb, dY->data, ldy, 1.0, dA->data, lda);
+  if (dB && !a->trans_b) /* dB (K x N) += alpha A'^T dY */
+    od_gemm(dt, !a->trans_a, false, K, N, M, alpha, A->data, lda, dY->data, ldy, 1.0, dB->data, ldb);
+  else if (dB) /* dB (N x K) += alpha dY^T A' */
+    od_gemm(dt, true, a->trans_a, N, K, M, alpha, dY->data, ldy, A->data, lda, 1.0, dB->data, ldb);
   if (dC && a->beta != 0.0) {
     int64_t st[2], out_dims[2] = {M, N};
     od_broadcast_strides(C->rank, C->dims, 2, out_dims, st);

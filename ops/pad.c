@@ -340,7 +340,8 @@ static enum od_status pad_backward_cpu(struct od_kernel_ctx *ctx) {
   struct od_tensor *dX = ctx->din[0], *dC = ctx->n_in > 2 ? ctx->din[2] : NULL;
   if (!dY || (!dX && !dC) || od_tensor_numel(dY) == 0) return OD_OK;
   if (dY->dtype != OD_DTYPE_FLOAT && dY->dtype != OD_DTYPE_DOUBLE)
-    return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "no backward for %s (float and double only)", od_dtype_name(dY->dtype));
+    return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "no backward for %s (float and double only)",
+                      od_dtype_name(dY->dtype));
   int64_t pb[OD_MAX_DIMS], pe[OD_MAX_DIMS], dims[OD_MAX_DIMS];
   bool pending;
   OD_TRY(pad_amounts(ctx->node, a, X, (const struct od_tensor *const *)ctx->in, ctx->n_in, pb, pe, &pending, ctx->err));

@@ -57,8 +57,8 @@ static enum od_status view_backward_cpu(struct od_kernel_ctx *ctx) {
   if (!dX || !dY) return OD_OK;
   int64_t n = od_tensor_numel(dX);
   if (n != od_tensor_numel(dY))
-    return od_err_set(ctx->err, OD_ERR_INTERNAL, "gradient has %lld elements, input %lld", (long long)od_tensor_numel(dY),
-                      (long long)n);
+    return od_err_set(ctx->err, OD_ERR_INTERNAL, "gradient has %lld elements, input %lld",
+                      (long long)od_tensor_numel(dY), (long long)n);
   return od_strided_add(ctx->pool, dX->dtype, 1, &n, dX->data, NULL, dY->data, NULL, ctx->node->op_type, ctx->err);
 }
 

@@ -862,6 +862,7 @@ struct resize_bwd_job {
   void *dst;                      /* accumulated */
   int64_t in, out, inner, chunks; /* 1-D pass: [outer, out, inner] -> [outer, in, inner] */
   int64_t H, W, OH, OW;           /* 2-D: planes of [OH, OW] -> [H, W] */
+  int64_t rep_w;                  /* 2-D: > 0 when T_w is an integer repeat (nearest x2: YOLO) */
   const struct resize_table *t, *th, *tw;
   atomic_bool *oom;               /* 2-D: set when a task cannot allocate its scratch row */
 };
@@ -901,10 +902,18 @@ struct resize_bwd_job {
       for (int64_t oy = 0; oy < j->OH; oy++) {                                                      \
         if (th->ex && th->ex[oy]) continue;                                                         \
         const T *g = gy + oy * j->OW;                                                               \
-        memset(row, 0, sizeof(T) * (size_t)j->W);                                                   \
-        for (int64_t ox = 0; ox < j->OW; ox++) {                                                    \
-          if (tw->ex && tw->ex[ox]) continue;                                                       \
-          for (int k = 0; k < nw; k++) row[tw->idx[ox * nw + k]] += tw->WF[ox * nw + k] * g[ox];    \
+        if (j->rep_w) { /* row[x] = the sum of its rep_w copies */                                 \
+          for (int64_t x = 0; x < j->W; x++) {                                                      \
+            T acc = 0;                                                                              \
+            for (int64_t q = 0; q < j->rep_w; q++) acc += g[x * j->rep_w + q];                      \
+            row[x] = acc;                                                                           \
+          }                                                                                         \
+        } else {                                                                                    \
+          memset(row, 0, sizeof(T) * (size_t)j->W);                                                 \
+          for (int64_t ox = 0; ox < j->OW; ox++) {                                                  \
+            if (tw->ex && tw->ex[ox]) continue;                                                     \
+            for (int k = 0; k < nw; k++) row[tw->idx[ox * nw + k]] += tw->WF[ox * nw + k] * g[ox];  \
+          }                                                                                         \
         }                                                                                           \
         for (int k = 0; k < nh; k++) {                                                              \
           T w = th->WF[oy * nh + k], *dx = gx + th->idx[oy * nh + k] * j->W;                        \
@@ -924,7 +933,8 @@ static enum od_status resize_backward_cpu(struct od_kernel_ctx *ctx) {
   struct od_tensor *dX = ctx->din[0];
   if (!dX || !dY) return OD_OK;
   if (dX->dtype != OD_DTYPE_FLOAT && dX->dtype != OD_DTYPE_DOUBLE)
-    return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "no backward for %s (float and double only)", od_dtype_name(dX->dtype));
+    return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "no backward for %s (float and double only)",
+                      od_dtype_name(dX->dtype));
   struct resize_plan p;
   bool nv;
   OD_TRY(resize_make_plan(a, X, ctx_opt(ctx, a->in_roi), ctx_opt(ctx, a->in_scales), ctx_opt(ctx, a->in_sizes),
@@ -932,7 +942,8 @@ static enum od_status resize_backward_cpu(struct od_kernel_ctx *ctx) {
   if (nv) return od_err_set(ctx->err, OD_ERR_INTERNAL, "scales, sizes or roi have no values at run time");
   int r = X->rank, first = -1; /* the first resized axis: the passes go from the last one to it */
   for (int d = 0; d < r; d++) {
-    if (p.ax[d].out != dY->dims[d]) return od_err_set(ctx->err, OD_ERR_INTERNAL, "gradient shape differs from the output");
+    if (p.ax[d].out != dY->dims[d])
+      return od_err_set(ctx->err, OD_ERR_INTERNAL, "gradient shape differs from the output");
     if (p.ax[d].resized && first < 0) first = d;
   }
   bool dbl = dX->dtype == OD_DTYPE_DOUBLE;
@@ -963,6 +974,11 @@ static enum od_status resize_backward_cpu(struct od_kernel_ctx *ctx) {
     j.OH = r >= 2 ? dY->dims[r - 2] : 1;
     j.W = X->dims[r - 1];
     j.OW = dY->dims[r - 1];
+    if (j.tw->n == 1 && !j.tw->ex && j.W > 0 && j.OW % j.W == 0) { /* idx[o] == o / k, weight 1 */
+      j.rep_w = j.OW / j.W;
+      for (int64_t o = 0; o < j.OW && j.rep_w; o++)
+        if (j.tw->idx[o] != o / j.rep_w || j.tw->wd[o] != 1.0) j.rep_w = 0;
+    }
     int64_t work = j.OH * (j.OW * j.tw->n + j.W * j.th->n);
     od_pool_parallel_for(ctx->pool, n_dx / (j.H * j.W), 1 + 32768 / (work ? work : 1), dbl ? bwd2d_double : bwd2d_float,
                          &j);

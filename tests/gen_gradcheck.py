@@ -234,6 +234,7 @@ case("expand_scalar", "Expand", [(), i64(2, 3)], opset=13)
 case("expand_same", "Expand", [(2, 3), i64(1, 1)], opset=8)
 case("tile_3d", "Tile", [(2, 1, 3), i64(1, 3, 2)], opset=13)
 case("tile6_identity", "Tile", [(3, 2), i64(1, 1)], opset=6)
+case("tile1_axis", "Tile", [(3, 2), np.array(3, dtype=np.int64), np.array(-1, dtype=np.int64)], opset=1)
 for mode in ["DCR", "CRD"]:
     case(f"depthtospace_{mode.lower()}", "DepthToSpace", [(2, 8, 2, 3)], {"blocksize": 2, "mode": mode}, opset=13)
 case("depthtospace1", "DepthToSpace", [(1, 9, 2, 2)], {"blocksize": 3}, opset=1)
@@ -297,6 +298,90 @@ def write(c, outdir):  # noqa: F811 (wraps the writer above)
     m.graph.output.extend(outs)
     onnx.save(m, path)
 # ---- end of shape/resize cases ----
+
+# ---- elementwise cases (added) ----
+# Backward of the elementwise family (ops/unary.c, binary.c, variadic.c, clip.c, cast.c): old opset
+# forms, every broadcasting direction, and the ops the first list lacks. Names start with unary_,
+# binary_ or where (the prefixes of the gradcheck_elementwise CTest).
+case("unary_selu6", "Selu", [(4, 9)], {"alpha": 1.5, "gamma": 2.0}, opset=6)
+case("unary_selu1_defaults", "Selu", [(4, 9)], opset=1)
+case("unary_elu_default", "Elu", [(4, 9)], opset=6)
+case("unary_leakyrelu_default", "LeakyRelu", [(4, 9)], opset=6)
+case("unary_hardsigmoid_default", "HardSigmoid", [(4, 9)], opset=6)
+case("unary_softplus_wide", "Softplus", [(4, 9)], meta="spread=0.5")  # inputs in about [-9, 9]
+case("unary_erf_wide", "Erf", [(4, 9)], meta="spread=0.1")
+# Floor/Ceil: the gradient is 0 (numeric too: random inputs are not within h of an integer)
+case("unary_floor", "Floor", [(3, 5)])
+case("unary_ceil", "Ceil", [(3, 5)])
+case("unary_clip11_min_only", "Clip", [(4, 9), np.array(-0.3)], opset=11)
+case("unary_clip11_max_only", "Clip", [(4, 9), None, np.array(0.4)], opset=11)
+case("unary_clip11_none", "Clip", [(4, 9)], opset=11)
+case("unary_clip13_min_gt_max", "Clip", [(4, 9), np.array(0.5), np.array(-0.5)], opset=13)
+case("unary_clip1_max_attr", "Clip", [(4, 9)], {"max": 0.3}, opset=1)
+case("unary_dropout7", "Dropout", [(4, 9)], {"ratio": 0.3}, opset=7)
+case("unary_dropout12_ratio", "Dropout", [(4, 9), np.array(0.3)], opset=12)
+case("unary_cast_double", "Cast", [(3, 4)], {"to": TensorProto.DOUBLE}, opset=13)
+# double -> float -> double (two nodes, see _EW_CAST_BACK): the float rounding of x +- h limits the
+# finite difference to ~ulp(x) / 2h ~ 6% relative, hence rtol=0.1; a missing or wrong gradient is
+# still an O(1) error.
+case("unary_cast_float_roundtrip", "Cast", [(3, 4)], {"to": TensorProto.FLOAT}, opset=13, meta="rtol=0.1")
+case("unary_castlike_float_roundtrip", "CastLike", [(3, 4), np.array([1.0], dtype=np.float32)], opset=15,
+     meta="rtol=0.1")
+# binary: A broadcast, both broadcast, legacy (opset < 7) axis broadcasting
+case("binary_add_bcast_a", "Add", [(3, 1), (2, 3, 4)])
+case("binary_sub_bcast_a", "Sub", [(4,), (2, 3, 4)])
+case("binary_mul_bcast_both", "Mul", [(3, 1, 5), (4, 1)])
+case("binary_div_bcast_a", "Div", [(3, 1), (2, 3, 4)], meta="positive")
+case("binary_div_bcast_both", "Div", [(1, 4), (3, 1)], meta="positive")
+case("binary_add_legacy_axis", "Add", [(2, 3, 4, 5), (3, 4)], {"broadcast": 1, "axis": 1}, opset=6)
+case("binary_mul_legacy_trailing", "Mul", [(2, 3, 4), (4,)], {"broadcast": 1}, opset=6)
+case("binary_sub_legacy_same", "Sub", [(2, 3), (2, 3)], opset=1)
+# big reductions (per-channel and scalar gradients of 2*3*64*64 elements); the multi-threaded paths of
+# the reduction are checked in tests/test_ops_elementwise.c (this runner runs serially)
+case("binary_add_big_bias", "Add", [(2, 3, 64, 64), (3, 1, 1)])
+case("binary_mul_big_scalar", "Mul", [(2, 3, 64, 64), ()])
+# Pow: broadcast exponent, broadcast base, integer exponent (only the base takes a gradient),
+# negative base with a constant exponent (the base gradient is defined there)
+case("binary_pow_bcast_exp", "Pow", [(2, 3, 4), (4,)], meta="positive")
+case("binary_pow_bcast_base", "Pow", [(4, 1), (2, 4, 3)], meta="positive")
+case("binary_pow_int_exponent", "Pow", [(3, 4), np.array(3, dtype=np.int64)], opset=13)
+case("binary_pow_neg_base", "Pow", [(3, 4), np.array(2.0)])
+case("binary_pow_float_exponent", "Pow", [(3, 4), np.array([1.5, 2.0, 0.5, 3.0], dtype=np.float32)], opset=13,
+     meta="positive")
+# PRelu: 1-D slope broadcast numpy-style (last dim), and the 1-D per-channel fallback (length of dim 1)
+case("binary_prelu_slope_last", "PRelu", [(2, 3, 4, 5), (5,)])
+case("binary_prelu_slope_channel", "PRelu", [(2, 3, 4, 5), (3,)])
+case("binary_prelu_scalar_slope", "PRelu", [(3, 4), (1,)])
+case("binary_prelu6", "PRelu", [(2, 3, 4, 5), (3, 1, 1)], opset=6)
+# variadic: Min/Max over 3 broadcast inputs and 2, Sum/Mean of one input
+case("binary_max3_bcast", "Max", [(2, 3, 4), (3, 1), (1, 4)], meta="spread=0.01")
+case("binary_min3_bcast", "Min", [(2, 1, 4), (3, 1), ()], meta="spread=0.01")
+case("binary_max2_same", "Max", [(3, 4), (3, 4)], meta="spread=0.01")
+case("binary_min1", "Min", [(3, 4)], opset=13)
+case("binary_sum_one", "Sum", [(3, 4)])
+case("binary_mean_one", "Mean", [(3, 4)])
+case("binary_mean2_bcast", "Mean", [(2, 3, 4), (4,)])
+case("binary_sum8", "Sum", [(2, 3, 4), (3, 4)], opset=8)
+# Where: condition broadcast, X a scalar, Y broadcast
+case("where_bcast", "Where", [np.array([[[True, False, True]], [[False, False, True]]]), (), (4, 1)])
+case("where_all_true", "Where", [np.array([True]), (2, 3), (2, 3)])
+
+# Two-node round trips: the node's output goes through a Cast back to double.
+_EW_CAST_BACK = {"unary_cast_float_roundtrip", "unary_castlike_float_roundtrip"}
+_write_before_ew = write
+
+
+def write(c, outdir):  # noqa: F811 (wraps the writer above)
+    _write_before_ew(c, outdir)
+    if c["name"] not in _EW_CAST_BACK:
+        return
+    path = os.path.join(outdir, c["name"] + ".onnx")
+    m = onnx.load(path)
+    node = m.graph.node[0]
+    node.output[0] = "mid"
+    m.graph.node.append(helper.make_node("Cast", ["mid"], ["y0"], name=c["name"] + "_back", to=D))
+    onnx.save(m, path)
+# ---- end of elementwise cases ----
 
 if __name__ == "__main__":
     out = sys.argv[1]
