@@ -1,4 +1,9 @@
 /* ops/elementwise.c: drivers shared by the elementwise op family (see ops/elementwise.h). */
+/* GCC 12's -O2 vectorises only loops whose trip count is a multiple of the vector width
+ * ("very-cheap" cost model): the gradient sums and same-layout adds below are such loops. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic", "no-trapping-math")
+#endif
 #include "ops/elementwise.h"
 
 #include <stdlib.h>
@@ -228,17 +233,23 @@ enum od_status ew_err_grad_dtype(struct od_err *err, const char *op, int dtype) 
                     od_dtype_name(dtype));
 }
 
-/* Runs of src (float or double) summed in double: the whole run, or added column by column. */
+/* Runs of src (float or double) summed in double: the whole run, or added column by column. The
+ * whole-run sum keeps 8 independent partial sums: with one accumulator every add would wait for
+ * the previous one (the compiler may not reorder floating-point adds) and nothing vectorises. */
+#define RG_SUM8(T)                                                            \
+  do {                                                                        \
+    const T *p = src;                                                         \
+    double s8[8] = {0};                                                       \
+    int64_t i = 0;                                                            \
+    for (; i + 8 <= n; i += 8)                                                \
+      for (int k = 0; k < 8; k++) s8[k] += p[i + k];                          \
+    for (; i < n; i++) s8[0] += p[i];                                         \
+    return ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7])); \
+  } while (0)
+
 static double rg_sum_run(const void *src, int dt, int64_t n) {
-  double s = 0;
-  if (dt == OD_DTYPE_FLOAT) {
-    const float *p = src;
-    for (int64_t i = 0; i < n; i++) s += p[i];
-  } else {
-    const double *p = src;
-    for (int64_t i = 0; i < n; i++) s += p[i];
-  }
-  return s;
+  if (dt == OD_DTYPE_FLOAT) RG_SUM8(float);
+  RG_SUM8(double);
 }
 
 static void rg_add_run(double *acc, const void *src, int dt, int64_t n) {

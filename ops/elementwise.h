@@ -6,7 +6,10 @@
  *   (numpy rules): both cut the work into inner loops `fn(y, x, step, n)` over n contiguous
  *   output elements and spread them over the pool;
  * - float16/bfloat16 support by widening to float32 (kernels compute in float32 and narrow the
- *   result: rounding once, like onnxruntime's CPU provider for most ops). */
+ *   result: rounding once, like onnxruntime's CPU provider for most ops);
+ * - backward helpers (float and double): the one "reduce a gradient to the shape of the input that
+ *   was broadcast" routine (ew_reduce_grad), gradient terms over broadcast operands
+ *   (ew_grad_bcast, EW_GRAD_LOOP) and the unary derivative driver (ew_unary_grad_run). */
 #ifndef OD_OPS_ELEMENTWISE_H
 #define OD_OPS_ELEMENTWISE_H
 

@@ -19,8 +19,9 @@
  *   Min, Max  dXi += dY where input i is the one selected, else 0. Ties go to the FIRST input
  *          holding the result (lowest index; deterministic, and the whole gradient goes to one
  *          input, unlike PyTorch's maximum/minimum which split a two-way tie in halves); when the
- *          result is NaN, the first NaN input takes it. The selection is one int32 index per
- *          output element.
+ *          result is NaN, the first NaN input takes it. With two inputs the test is direct
+ *          (x0 holds the result, or not); with more, a selection of one int32 index per output
+ *          element is built first.
  *   Where  dX += condition ? dY : 0,  dY_in += condition ? 0 : dY; the condition takes none. */
 /* GCC 12's -O2 vectorises only loops whose trip count is a multiple of the vector width
  * ("very-cheap" cost model), and with -ftrapping-math (its default; clang's is off) it keeps the
@@ -173,7 +174,11 @@ static enum od_status variadic_forward_cpu(struct od_kernel_ctx *ctx) {
       if (sel[i] < 0 && (v == y[i] || (isnan(v) && isnan(y[i])))) sel[i] = k;                            \
     }                                                                                                    \
   }
-#define PICK_GRAD(CODE, T, U) EW_GRAD_LOOP(pickg_##CODE, T, int32_t, int32_t, av == *(const int32_t *)P ? g : 0)
+#define PICK_GRAD(CODE, T, U)                                                                     \
+  EW_GRAD_LOOP(pickg_##CODE, T, int32_t, int32_t, av == *(const int32_t *)P ? g : 0)              \
+  /* two inputs: a = x0, b = Y; x0 is selected where it holds the result, x1 everywhere else */  \
+  EW_GRAD_LOOP(pick0g_##CODE, T, T, T, (av == bv || (isnan(av) && isnan(bv))) ? g : 0)            \
+  EW_GRAD_LOOP(pick1g_##CODE, T, T, T, (av == bv || (isnan(av) && isnan(bv))) ? 0 : g)
 #define WHERE_GRAD(CODE, T, U)                          \
   EW_GRAD_LOOP(wherexg_##CODE, T, uint8_t, uint8_t, av ? g : 0) \
   EW_GRAD_LOOP(whereyg_##CODE, T, uint8_t, uint8_t, av ? 0 : g)
@@ -187,6 +192,11 @@ static enum od_status minmax_backward(struct od_kernel_ctx *ctx, const char *op)
   int dt = dY->dtype;
   int64_t n = od_tensor_numel(Y);
   if (n <= 0) return OD_OK;
+  if (ctx->n_in == 2) { /* no selection tensor needed */
+    if (ctx->din[0]) OD_TRY(ew_grad_bcast(ctx->pool, ctx->din[0], dY, ctx->in[0], Y, GRAD_FN(pick0g, dt), NULL, op, ctx->err));
+    if (ctx->din[1]) OD_TRY(ew_grad_bcast(ctx->pool, ctx->din[1], dY, ctx->in[0], Y, GRAD_FN(pick1g, dt), NULL, op, ctx->err));
+    return OD_OK;
+  }
   struct od_tensor sel = *Y;
   sel.dtype = OD_DTYPE_INT32;
   if (!(sel.data = malloc((size_t)n * sizeof(int32_t))))

@@ -7,6 +7,8 @@
  *   neither runs the old form; each case's comment says which).
  * - broadcasting, threading and half-precision chunking against naive loops written here.
  * - errors: wrong dtypes and shapes, unsupported casts.
+ * - backward: float against double, the broadcast reduction against a naive sum, conventions
+ *   (ties, bounds, accumulation); the finite-difference checks are tests/gen_gradcheck.py's.
  * Tolerance: |got - want| <= 1e-5 + 1e-3 |want| for float/double; float16 results are compared
  * after widening with 1e-3 + 2e-3 |want| (one half ulp is ~1e-3 relative, and our float32
  * intermediate may round differently from onnxruntime's); integers and bool exactly. */
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/elementwise.h"
 #include "ops/op.h"
 #include "runtime/dtype.h"
 #include "runtime/pool.h"
@@ -545,7 +548,7 @@ static int64_t naive_offset(int64_t i, int rank, const int64_t *dims, int r, con
 
 struct shape {
   int rank;
-  int64_t dims[5];
+  int64_t dims[6];
 };
 
 static void check_bcast(const char *op, struct shape sa, struct shape sb, struct shape sc, struct od_pool *pool) {
@@ -766,6 +769,307 @@ START_TEST(test_registry_versions) {
 }
 END_TEST
 
+/* ---- backward ------------------------------------------------------------------------------------
+ * The gradient checks (tests/gen_gradcheck.py: unary_*, binary_*, where*) check every backward in
+ * double against finite differences, serially. Here: the float loops against the double ones, the
+ * multi-threaded paths of the broadcast reduction against a naive sum, and the conventions a
+ * finite difference cannot see (ties, boundaries, the accumulate contract). */
+
+/* Runs op_type-opset forward then backward on host tensors: dy of each output from seed (values in
+ * [-2, 2), the same numbers whatever the dtype), din[i] accumulated into (caller allocated; dtype 0
+ * = no gradient wanted). */
+static enum od_status run_grad(const char *op_type, int opset, int n_in, const struct od_tensor *in, int n_out,
+                               const struct od_attr *attrs, int n_attrs, struct od_pool *pool, unsigned seed,
+                               struct od_tensor *din, struct od_err *err) {
+  const struct od_op *op = od_op_find("", op_type, opset);
+  if (!op) return od_err_set(err, OD_ERR_UNSUPPORTED, "no kernel for %s-%d", op_type, opset);
+  const struct od_op_kernels *k = op->k;
+  if (!k->backward[OD_DEVICE_CPU]) return od_err_set(err, OD_ERR_UNSUPPORTED, "%s has no backward", op_type);
+  struct od_tensor out[2], dy[2];
+  enum od_status s = run_op(op_type, opset, n_in, in, n_out, attrs, n_attrs, pool, false, out, err);
+  if (s != OD_OK) return s;
+  int ids_in[8], ids_out[4];
+  for (int i = 0; i < n_in; i++) ids_in[i] = in[i].dtype ? i : -1;
+  for (int i = 0; i < n_out; i++) ids_out[i] = 100 + i;
+  struct od_node node = {.name = (char *)"t", .op_type = (char *)op_type, .domain = (char *)"",
+                         .opset = opset, .n_inputs = n_in, .inputs = ids_in, .n_outputs = n_out,
+                         .outputs = ids_out, .n_attrs = n_attrs, .attrs = (struct od_attr *)attrs};
+  void *ab = calloc(1, k->attrs_size ? k->attrs_size : 1);
+  if (k->parse) s = k->parse(&node, ab, err);
+  struct od_tensor *ip[8], *op_[2], *dop[2], *dip[8];
+  for (int o = 0; o < n_out; o++) {
+    dy[o] = out[o];
+    dy[o].data = calloc(1, od_tensor_nbytes(&out[o]) + 1);
+    for (int64_t e = 0; e < od_tensor_numel(&dy[o]); e++) od_tensor_set_f64(&dy[o], e, frand(&seed));
+    op_[o] = &out[o];
+    dop[o] = od_dtype_is_float(out[o].dtype) ? &dy[o] : NULL;
+  }
+  for (int i = 0; i < n_in; i++) {
+    ip[i] = in[i].dtype ? (struct od_tensor *)&in[i] : NULL;
+    dip[i] = din[i].dtype ? &din[i] : NULL;
+  }
+  struct od_kernel_ctx kc = {.node = &node, .attrs = ab, .n_in = n_in, .in = ip, .n_out = n_out, .out = op_,
+                             .dout = dop, .din = dip, .pool = pool, .err = err};
+  if (s == OD_OK) s = k->backward[OD_DEVICE_CPU](&kc);
+  for (int o = 0; o < n_out; o++) free(dy[o].data);
+  free_outputs(out, n_out);
+  free(ab);
+  return s;
+}
+
+struct grad_case {
+  const char *op;
+  int opset;
+  int n_in;
+  struct shape shp[3];
+  int dtype_in[3];   /* 0: float/double as the run; OD_DTYPE_BOOL: a condition */
+  bool want[3];      /* input takes a gradient */
+  double value[3];   /* NAN: random; else every element this value (Pow's exponent 2) */
+  bool positive;     /* random inputs in [0.5, 2.5) */
+  struct od_attr attr;
+};
+
+/* A tensor of dtype dt and shape sh with seeded values (the float values, exactly, in double). */
+static struct od_tensor grad_input(int dt, struct shape sh, unsigned seed, double value, bool positive) {
+  struct od_tensor t = {.dtype = dt, .rank = sh.rank};
+  for (int d = 0; d < sh.rank; d++) t.dims[d] = sh.dims[d];
+  int64_t n = od_tensor_numel(&t);
+  t.data = calloc((size_t)n + 1, od_dtype_size(dt));
+  for (int64_t e = 0; e < n; e++) {
+    double v = isnan(value) ? frand(&seed) : value;
+    if (dt == OD_DTYPE_BOOL) v = v > 0;
+    else if (positive) v = fabs(v) + 0.5;
+    od_tensor_set_f64(&t, e, v);
+  }
+  return t;
+}
+
+/* Each op's backward in float (with a pool: the threaded paths) against double (serial). */
+START_TEST(test_backward_float_matches_double) {
+  struct od_pool *pool = NULL;
+  struct od_err err = {0};
+  ck_assert_int_eq(od_pool_create(4, &pool, &err), OD_OK);
+  const double R = NAN;
+  struct od_attr no = {0}, alpha = {.name = (char *)"alpha", .type = OD_ATTR_FLOAT, .f = 0.7f};
+  const struct grad_case cases[] = {
+      /* a per-channel gradient of 196608 elements: the partial-sum path of the reduction */
+      {"Mul", 14, 2, {{4, {64, 3, 32, 32}}, {3, {3, 1, 1}}}, {0}, {true, true}, {R, R}, false, no},
+      /* innermost dim kept, few column blocks: partial sums by columns */
+      {"Add", 14, 2, {{2, {256, 300}}, {1, {300}}}, {0}, {true, true}, {R, R}, false, no},
+      {"Add", 14, 2, {{2, {64, 1000}}, {2, {64, 1}}}, {0}, {true, true}, {R, R}, false, no},
+      {"Sub", 14, 2, {{0, {0}}, {1, {100000}}}, {0}, {true, true}, {R, R}, false, no},
+      {"Div", 14, 2, {{3, {5, 1, 7}}, {3, {1, 6, 1}}}, {0}, {true, true}, {R, R}, true, no},
+      {"Pow", 15, 2, {{2, {300, 301}}, {0, {0}}}, {0}, {true, true}, {R, 2.0}, true, no}, /* float: x*x path */
+      {"Pow", 15, 2, {{2, {30, 31}}, {1, {31}}}, {0}, {true, true}, {R, R}, true, no},
+      {"PRelu", 16, 2, {{4, {2, 3, 40, 40}}, {3, {3, 1, 1}}}, {0}, {true, true}, {R, R}, false, no},
+      {"Max", 13, 3, {{2, {64, 64}}, {1, {64}}, {2, {64, 1}}}, {0}, {true, true, true}, {R, R, R}, false, no},
+      {"Min", 13, 2, {{2, {300, 300}}, {0, {0}}}, {0}, {true, true}, {R, R}, false, no},
+      {"Sum", 13, 2, {{3, {50, 40, 30}}, {1, {30}}}, {0}, {true, true}, {R, R}, false, no},
+      {"Mean", 13, 2, {{3, {50, 40, 30}}, {3, {50, 1, 30}}}, {0}, {true, true}, {R, R}, false, no},
+      {"Where", 16, 3, {{2, {64, 1}}, {2, {64, 640}}, {1, {640}}}, {OD_DTYPE_BOOL}, {false, true, true}, {R, R, R},
+       false, no},
+      {"Sigmoid", 13, 1, {{1, {100003}}}, {0}, {true}, {R}, false, no},
+      {"Tanh", 13, 1, {{1, {100003}}}, {0}, {true}, {R}, false, no},
+      {"Erf", 13, 1, {{1, {100003}}}, {0}, {true}, {R}, false, no},
+      {"HardSwish", 14, 1, {{1, {100003}}}, {0}, {true}, {R}, false, no},
+      {"Elu", 6, 1, {{1, {100003}}}, {0}, {true}, {R}, false, alpha},
+      {"Softplus", 1, 1, {{1, {100003}}}, {0}, {true}, {R}, false, no},
+      {"Log", 13, 1, {{1, {1003}}}, {0}, {true}, {R}, true, no},
+      {"Sqrt", 13, 1, {{1, {1003}}}, {0}, {true}, {R}, true, no},
+      {"Clip", 13, 3, {{1, {100003}}, {0, {0}}, {0, {0}}}, {0}, {true, false, false}, {R, -0.5, 0.7}, false, no},
+      {"Identity", 16, 1, {{1, {1003}}}, {0}, {true}, {R}, false, no},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    const struct grad_case *g = &cases[c];
+    struct od_tensor in[2][3], din[2][3];
+    for (int run = 0; run < 2; run++) { /* 0: float with the pool, 1: double serially */
+      int dt = run ? OD_DTYPE_DOUBLE : OD_DTYPE_FLOAT;
+      for (int i = 0; i < g->n_in; i++) {
+        in[run][i] = grad_input(g->dtype_in[i] ? g->dtype_in[i] : dt, g->shp[i], 17u + 31u * (unsigned)i, g->value[i],
+                                g->positive);
+        din[run][i] = (struct od_tensor){0};
+        if (g->want[i]) din[run][i] = grad_input(dt, g->shp[i], 1, 0.0, false);
+      }
+      enum od_status s = run_grad(g->op, g->opset, g->n_in, in[run], 1, g->attr.name ? &g->attr : NULL,
+                                  g->attr.name ? 1 : 0, run ? NULL : pool, 99, din[run], &err);
+      ck_assert_msg(s == OD_OK, "%s (%s): %s", g->op, od_dtype_name(dt), err.msg);
+    }
+    for (int i = 0; i < g->n_in; i++) {
+      if (!g->want[i]) continue;
+      int64_t n = od_tensor_numel(&din[0][i]);
+      double worst = 0;
+      int64_t at = 0;
+      for (int64_t e = 0; e < n; e++) {
+        double f = od_tensor_get_f64(&din[0][i], e), d = od_tensor_get_f64(&din[1][i], e);
+        double excess = fabs(f - d) - (1e-4 + 1e-4 * fabs(d));
+        if (!(excess <= worst)) worst = excess, at = e;
+      }
+      ck_assert_msg(worst <= 0, "%s input %d element %lld: float %.9g, double %.9g", g->op, i, (long long)at,
+                    od_tensor_get_f64(&din[0][i], at), od_tensor_get_f64(&din[1][i], at));
+    }
+    for (int run = 0; run < 2; run++)
+      for (int i = 0; i < g->n_in; i++) free(in[run][i].data), free(din[run][i].data);
+  }
+  od_pool_destroy(pool);
+}
+END_TEST
+
+/* ew_reduce_grad against a naive sum, over shapes that take each path (same layout, per-element
+ * items with the inner dim reduced or kept, per-slice partial sums), with and without threads, for
+ * each (dst, src) dtype pair and a scale. */
+START_TEST(test_reduce_grad) {
+  struct od_pool *pool = NULL;
+  struct od_err err = {0};
+  ck_assert_int_eq(od_pool_create(4, &pool, &err), OD_OK);
+  struct {
+    struct shape src, dst;
+  } cases[] = {
+      {{2, {3, 4}}, {2, {3, 4}}},
+      {{2, {3, 4}}, {0, {0}}},
+      {{3, {2, 3, 4}}, {2, {3, 1}}},
+      {{3, {2, 3, 4}}, {3, {1, 3, 1}}},
+      {{4, {5, 1, 7, 9}}, {3, {1, 7, 1}}},
+      {{6, {2, 3, 2, 3, 2, 5}}, {6, {1, 3, 1, 3, 1, 5}}},
+      {{6, {2, 3, 2, 3, 2, 5}}, {5, {3, 1, 3, 2, 1}}},
+      {{4, {8, 3, 64, 64}}, {3, {3, 1, 1}}},    /* slices, inner reduced */
+      {{2, {301, 700}}, {1, {700}}},             /* slices, inner kept (not starting on a row) */
+      {{2, {100001, 2}}, {2, {1, 2}}},           /* slices, short inner rows */
+      {{3, {4, 2000, 40}}, {3, {4, 2000, 1}}},   /* many items, inner reduced */
+      {{3, {40, 70, 600}}, {3, {1, 70, 600}}},   /* many items, inner kept, several blocks */
+      {{1, {200001}}, {0, {0}}},                 /* everything into a scalar */
+      {{4, {7, 0, 3, 2}}, {2, {3, 1}}},          /* empty */
+  };
+  int dts[2] = {OD_DTYPE_FLOAT, OD_DTYPE_DOUBLE};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+    for (int dd = 0; dd < 2; dd++)
+      for (int sd = 0; sd < 2; sd++)
+        for (int threaded = 0; threaded < 2; threaded++) {
+          struct od_tensor src = grad_input(dts[sd], cases[c].src, 5, NAN, false);
+          struct od_tensor dst = grad_input(dts[dd], cases[c].dst, 6, NAN, false);
+          int64_t ns = od_tensor_numel(&src), nd = od_tensor_numel(&dst);
+          double *want = calloc((size_t)nd + 1, sizeof(double));
+          for (int64_t e = 0; e < nd; e++) want[e] = od_tensor_get_f64(&dst, e);
+          int64_t bs[OD_MAX_DIMS];
+          od_broadcast_strides(dst.rank, dst.dims, src.rank, src.dims, bs);
+          for (int64_t e = 0; e < ns; e++) { /* naive: each src element to its dst element */
+            int64_t rem = e, off = 0;
+            for (int d = src.rank - 1; d >= 0; d--) {
+              off += (rem % src.dims[d]) * bs[d];
+              rem /= src.dims[d];
+            }
+            want[off] += -0.5 * od_tensor_get_f64(&src, e);
+          }
+          enum od_status s = ew_reduce_grad(threaded ? pool : NULL, &dst, &src, -0.5, "test", &err);
+          ck_assert_msg(s == OD_OK, "case %zu: %s", c, err.msg);
+          for (int64_t e = 0; e < nd; e++) {
+            double got = od_tensor_get_f64(&dst, e);
+            ck_assert_msg(fabs(got - want[e]) <= 1e-4 + 1e-5 * fabs(want[e]),
+                          "case %zu (dst %s, src %s, threads %d) element %lld: %.9g, want %.9g", c,
+                          od_dtype_name(dts[dd]), od_dtype_name(dts[sd]), threaded, (long long)e, got, want[e]);
+          }
+          free(want);
+          free(src.data);
+          free(dst.data);
+        }
+  /* a dst that does not broadcast to src is an internal error, not a crash */
+  struct od_tensor src = grad_input(OD_DTYPE_FLOAT, (struct shape){2, {3, 4}}, 1, NAN, false);
+  struct od_tensor dst = grad_input(OD_DTYPE_FLOAT, (struct shape){1, {3}}, 1, NAN, false);
+  ck_assert_int_eq(ew_reduce_grad(pool, &dst, &src, 1.0, "test", &err), OD_ERR_INTERNAL);
+  struct od_tensor dst16 = grad_input(OD_DTYPE_FLOAT16, (struct shape){1, {4}}, 1, NAN, false);
+  ck_assert_int_eq(ew_reduce_grad(pool, &dst16, &src, 1.0, "test", &err), OD_ERR_UNSUPPORTED);
+  ck_assert_msg(strstr(err.msg, "float16"), "%s", err.msg);
+  free(src.data);
+  free(dst.data);
+  free(dst16.data);
+  od_pool_destroy(pool);
+}
+END_TEST
+
+/* Conventions: Max/Min ties go to the first input (and a NaN result to the first NaN input); Clip
+ * passes the gradient at the bounds themselves; Relu's is 0 at 0; backward adds to din. */
+START_TEST(test_backward_conventions) {
+  struct od_err err = {0};
+  /* Max(a, b, c) with a tie between inputs 1 and 2 at element 0, and all three at element 1 */
+  double a[3] = {1, 5, 0}, b[3] = {2, 5, NAN}, c[3] = {2, 5, 1};
+  struct od_tensor in[3] = {{.dtype = OD_DTYPE_DOUBLE, .rank = 1, .dims = {3}, .data = a},
+                            {.dtype = OD_DTYPE_DOUBLE, .rank = 1, .dims = {3}, .data = b},
+                            {.dtype = OD_DTYPE_DOUBLE, .rank = 1, .dims = {3}, .data = c}};
+  double g[3][3] = {{0}}; /* din starts at 10 to check += */
+  struct od_tensor din[3];
+  for (int i = 0; i < 3; i++) {
+    for (int e = 0; e < 3; e++) g[i][e] = 10;
+    din[i] = (struct od_tensor){.dtype = OD_DTYPE_DOUBLE, .rank = 1, .dims = {3}, .data = g[i]};
+  }
+  ck_assert_int_eq(run_grad("Max", 13, 3, in, 1, NULL, 0, NULL, 7, din, &err), OD_OK);
+  unsigned seed = 7;
+  double dy[3];
+  for (int e = 0; e < 3; e++) dy[e] = frand(&seed);
+  double want[3][3] = {{10, 10 + dy[1], 10}, {10 + dy[0], 10, 10 + dy[2]}, {10, 10, 10}};
+  for (int i = 0; i < 3; i++)
+    for (int e = 0; e < 3; e++)
+      ck_assert_msg(g[i][e] == want[i][e], "Max input %d element %d: %g, want %g", i, e, g[i][e], want[i][e]);
+
+  /* Min(a, b) (the two-input path): a tie at element 1 goes to a, b's NaN at element 2 to b */
+  for (int i = 0; i < 2; i++)
+    for (int e = 0; e < 3; e++) g[i][e] = 0;
+  double b2[3] = {2, 5, NAN};
+  in[1].data = b2;
+  ck_assert_int_eq(run_grad("Min", 13, 2, in, 1, NULL, 0, NULL, 7, din, &err), OD_OK);
+  double want2[2][3] = {{dy[0], dy[1], 0}, {0, 0, dy[2]}};
+  for (int i = 0; i < 2; i++)
+    for (int e = 0; e < 3; e++)
+      ck_assert_msg(g[i][e] == want2[i][e], "Min input %d element %d: %g, want %g", i, e, g[i][e], want2[i][e]);
+
+  /* Clip(x, -1, 1): the gradient passes at -1 and 1, not outside; Relu: 0 at 0 */
+  double x[5] = {-1, 1, 0, -1.5, 1.5}, lo = -1, hi = 1, gx[5] = {0};
+  struct od_tensor cin[3] = {{.dtype = OD_DTYPE_DOUBLE, .rank = 1, .dims = {5}, .data = x},
+                             {.dtype = OD_DTYPE_DOUBLE, .rank = 0, .data = &lo},
+                             {.dtype = OD_DTYPE_DOUBLE, .rank = 0, .data = &hi}};
+  struct od_tensor cdin[3] = {{.dtype = OD_DTYPE_DOUBLE, .rank = 1, .dims = {5}, .data = gx}};
+  ck_assert_int_eq(run_grad("Clip", 13, 3, cin, 1, NULL, 0, NULL, 3, cdin, &err), OD_OK);
+  seed = 3;
+  for (int e = 0; e < 5; e++) {
+    double d = frand(&seed);
+    ck_assert_msg(gx[e] == (e < 3 ? d : 0), "Clip element %d: %g", e, gx[e]);
+  }
+  double rx[3] = {0, 1, -1}, rg[3] = {0};
+  struct od_tensor rin = {.dtype = OD_DTYPE_DOUBLE, .rank = 1, .dims = {3}, .data = rx};
+  struct od_tensor rdin = {.dtype = OD_DTYPE_DOUBLE, .rank = 1, .dims = {3}, .data = rg};
+  ck_assert_int_eq(run_grad("Relu", 14, 1, &rin, 1, NULL, 0, NULL, 3, &rdin, &err), OD_OK);
+  seed = 3;
+  frand(&seed);
+  ck_assert_msg(rg[0] == 0 && rg[1] == frand(&seed) && rg[2] == 0, "Relu: %g %g %g", rg[0], rg[1], rg[2]);
+
+  /* Cast float -> float16: the float16 gradient widened into the float input's */
+  float fx[4] = {1, 2, 3, 4}, fg[4] = {1, 1, 1, 1};
+  struct od_tensor fin = {.dtype = OD_DTYPE_FLOAT, .rank = 1, .dims = {4}, .data = fx};
+  struct od_tensor fdin = {.dtype = OD_DTYPE_FLOAT, .rank = 1, .dims = {4}, .data = fg};
+  struct od_attr to = {.name = (char *)"to", .type = OD_ATTR_INT, .i = OD_DTYPE_FLOAT16};
+  ck_assert_int_eq(run_grad("Cast", 13, 1, &fin, 1, &to, 1, NULL, 3, &fdin, &err), OD_OK);
+  seed = 3;
+  for (int e = 0; e < 4; e++) {
+    float d = od_f16_to_f32(od_f32_to_f16(frand(&seed)));
+    ck_assert_msg(fg[e] == 1 + d, "Cast element %d: %g, want %g", e, fg[e], 1 + d);
+  }
+
+  /* half dtypes: no backward (a clear error); comparisons: none registered (integer values never
+   * take a gradient: the executor does not ask) */
+  uint16_t hx[2] = {0x3c00, 0xbc00}, hg[2] = {0};
+  struct od_tensor hin = {.dtype = OD_DTYPE_FLOAT16, .rank = 1, .dims = {2}, .data = hx};
+  struct od_tensor hdin = {.dtype = OD_DTYPE_FLOAT16, .rank = 1, .dims = {2}, .data = hg};
+  ck_assert_int_eq(run_grad("Relu", 14, 1, &hin, 1, NULL, 0, NULL, 3, &hdin, &err), OD_ERR_UNSUPPORTED);
+  ck_assert_msg(strstr(err.msg, "float16"), "%s", err.msg);
+  ck_assert_int_eq(run_grad("Mul", 14, 2, (struct od_tensor[]){hin, hin}, 1, NULL, 0, NULL, 3,
+                            (struct od_tensor[]){hdin, hdin}, &err),
+                   OD_ERR_UNSUPPORTED);
+  const char *none[] = {"Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Not"};
+  for (size_t i = 0; i < sizeof none / sizeof none[0]; i++)
+    ck_assert_ptr_null(od_op_find("", none[i], 17)->k->backward[OD_DEVICE_CPU]);
+  ck_assert_uint_eq(od_op_find("", "Where", 16)->k->no_grad_inputs, 1u);
+  ck_assert_uint_eq(od_op_find("", "Clip", 13)->k->no_grad_inputs, 6u);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ops_elementwise");
   TCase *tc = tcase_create("generated");
@@ -781,6 +1085,12 @@ int main(void) {
   tcase_add_test(te, test_dropout_training_flag);
   tcase_add_test(te, test_registry_versions);
   suite_add_tcase(s, te);
+  TCase *tg = tcase_create("backward");
+  tcase_set_timeout(tg, 120);
+  tcase_add_test(tg, test_backward_float_matches_double);
+  tcase_add_test(tg, test_reduce_grad);
+  tcase_add_test(tg, test_backward_conventions);
+  suite_add_tcase(s, tg);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
