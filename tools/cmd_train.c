@@ -83,7 +83,12 @@ int od_cmd_train(int argc, char **argv) {
     rc = 130;
     goto done;
   }
-  if (od_trainer_export(t, m->export_path, &err) != OD_OK) {
+  char export_dir[4096];
+  snprintf(export_dir, sizeof export_dir, "%s", m->export_path);
+  char *slash = strrchr(export_dir, '/');
+  if (slash && slash != export_dir) *slash = '\0';
+  if ((slash && slash != export_dir && od_trainer_mkdirs(export_dir, &err) != OD_OK) ||
+      od_trainer_export(t, m->export_path, &err) != OD_OK) {
     rc = od_cmd_fail(&err);
     goto done;
   }

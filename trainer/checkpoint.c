@@ -49,7 +49,7 @@ static void put(struct writer *w, const void *p, size_t n) {
   }
 }
 
-static enum od_status make_dir(const char *dir, struct od_err *err) {
+enum od_status od_trainer_mkdirs(const char *dir, struct od_err *err) {
   char path[4096];
   snprintf(path, sizeof path, "%s", dir);
   for (char *p = path + 1; *p; p++)
@@ -64,7 +64,7 @@ static enum od_status make_dir(const char *dir, struct od_err *err) {
 }
 
 enum od_status od_trainer_save(struct od_trainer *t, const char *dir, struct od_err *err) {
-  OD_TRY(make_dir(dir, err));
+  OD_TRY(od_trainer_mkdirs(dir, err));
   od_params_to_graph(&t->params, t->student->graph);
   char tmp[4096], final[4096];
   snprintf(final, sizeof final, "%s/checkpoint.bin", dir);

@@ -53,7 +53,15 @@ static void progress(struct od_trainer *t, const struct od_train_io *io, double 
 enum od_status od_trainer_run(struct od_trainer *t, const struct od_train_io *io, struct od_err *err) {
   const struct od_manifest *m = t->m;
   FILE *log = NULL;
+  OD_TRY(od_trainer_mkdirs(m->train.out_dir, err));
   if (m->train.log) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", m->train.log);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+      *slash = '\0';
+      OD_TRY(od_trainer_mkdirs(dir, err));
+    }
     log = fopen(m->train.log, t->step > 0 ? "a" : "w");
     if (!log) return od_err_set(err, OD_ERR_IO, "train.log: cannot write '%s'", m->train.log);
   }

@@ -58,6 +58,9 @@ enum od_status od_trainer_load(struct od_trainer *t, const char *dir, struct od_
 enum od_status od_checkpoint_read_student(const char *dir, char **student_path, uint8_t **graph_data,
                                           size_t *graph_bytes, struct od_err *err);
 
+/* mkdir -p (folders for checkpoints, logs and the export). */
+enum od_status od_trainer_mkdirs(const char *dir, struct od_err *err);
+
 int64_t od_trainer_step_count(const struct od_trainer *t);
 
 void od_trainer_destroy(struct od_trainer *t);

@@ -59,7 +59,7 @@ onnx.save(net("t_", [24, 32, 48], 1, True), os.path.join(out, "teacher.onnx"))
 onnx.save(net("s_", [8, 12, 16], 2, False), os.path.join(out, "student.onnx"))
 pairs = {
     "teacher": {"model": "teacher.onnx"},
-    "student": {"model": "student.onnx", "export": "out/student_distilled.onnx"},
+    "student": {"model": "student.onnx"},
     "data": {"format": "random"},
     "pairs": [
         {"teacher": "feat1", "student": "feat1", "loss": "l2", "weight": 1},
