@@ -931,7 +931,12 @@ static enum od_status build(struct od_mf_ctx *c, const cJSON *json, struct od_ma
   struct sec root = {.obj = json}, ts, ss;
   bool classes_given = false;
   OD_TRY(check_object(c, json, "", &top_schema, NULL));
-  OD_TRY(parse_model(c, &root, "teacher", &teacher_schema, "teacher", &m->teacher_model, &ts));
+  /* no teacher: training the student alone on its task loss (the "student trained alone" baseline,
+   * or a teacher trained by onnx-distill itself); pairs then cannot be given */
+  const cJSON *pairs = cJSON_GetObjectItemCaseSensitive(json, "pairs");
+  bool no_teacher = !cJSON_GetObjectItemCaseSensitive(json, "teacher") && cJSON_GetObjectItemCaseSensitive(json, "task_loss") &&
+                    (!pairs || (cJSON_IsArray(pairs) && cJSON_GetArraySize(pairs) == 0));
+  if (!no_teacher) OD_TRY(parse_model(c, &root, "teacher", &teacher_schema, "teacher", &m->teacher_model, &ts));
   OD_TRY(parse_model(c, &root, "student", &student_schema, "student", &m->student_model, &ss));
   OD_TRY(parse_train(c, &root, m));
   if (!(m->export_path = resolve_path(m->train.out_dir, "student_distilled.onnx"))) return oom(c);

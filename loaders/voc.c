@@ -249,6 +249,22 @@ void od_voc_clip(struct od_voc_image *im, int width, int height, struct od_voc_c
   clip_boxes(im, width, height, cls, im->xml);
 }
 
+/* The first error libxml2 reports (later ones are often consequences of it). */
+struct first_error {
+  int have, line;
+  char msg[400];
+};
+
+static void on_xml_error(void *user, xmlErrorPtr e) {
+  xmlParserCtxtPtr ctxt = user;
+  struct first_error *fe = ctxt ? ctxt->_private : NULL;
+  if (!fe || fe->have || !e || e->level < XML_ERR_ERROR) return;
+  fe->have = 1;
+  fe->line = e->line;
+  snprintf(fe->msg, sizeof fe->msg, "%s", e->message ? e->message : "not well-formed");
+  trim(fe->msg);
+}
+
 enum od_status od_voc_parse_memory(const char *buf, size_t len, const char *name, const char *image_path,
                                    struct od_voc_classes *cls, struct od_voc_image *out, struct od_err *err) {
   if (!name) name = "<memory>";
@@ -260,17 +276,18 @@ enum od_status od_voc_parse_memory(const char *buf, size_t len, const char *name
   struct od_voc_image im = {0};
   int cap = 0;
   char *cname = NULL;
+  struct first_error fe = {0};
+  ctxt->_private = &fe;
+  if (ctxt->sax) ctxt->sax->serror = on_xml_error; /* userData is the context itself */
   xmlDocPtr doc = xmlCtxtReadMemory(ctxt, buf, (int)len, name, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-  if (!doc) {
-    xmlErrorPtr e = xmlCtxtGetLastError(ctxt);
-    char msg[400] = "not well-formed XML";
-    int line = 0;
-    if (e) {
-      if (e->message) snprintf(msg, sizeof msg, "%s", e->message);
-      line = e->line;
+  if (!doc || fe.have) {
+    if (!fe.have) { /* no callback came: what the context recorded */
+      xmlErrorPtr e = xmlCtxtGetLastError(ctxt);
+      snprintf(fe.msg, sizeof fe.msg, "%s", e && e->message ? e->message : "not well-formed");
+      trim(fe.msg);
+      fe.line = e ? e->line : 0;
     }
-    trim(msg);
-    st = od_err_set(err, OD_ERR_INVALID_ARG, "%s:%d: malformed XML: %s", name, line, msg);
+    st = od_err_set(err, OD_ERR_INVALID_ARG, "%s:%d: malformed XML: %s", name, fe.line, fe.msg);
     goto done;
   }
   xmlNodePtr root = xmlDocGetRootElement(doc);

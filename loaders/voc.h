@@ -3,7 +3,7 @@
  *   ROOT/JPEGImages/<id>.jpg     the images
  *   ROOT/Annotations/<id>.xml    one annotation per image
  *   list files                   one image per line, in either of the two forms in use:
- *                                  "<id>"                                  (ImageSets/Main/*.txt)
+ *                                  "<id>"                                  (ImageSets/Main/NAME.txt)
  *                                  "JPEGImages/x.jpg Annotations/x.xml"    (PaddleDetection's
  *                                    trainval.txt/test.txt, as the reference experiment wrote them)
  *                                relative paths are relative to ROOT; blank lines and lines that

@@ -23,6 +23,9 @@ static const struct subcommand subcommands[] = {
     {"bench", od_cmd_bench,
      "bench MODEL.onnx [--shape NAME=1,3,320,320] [--input NAME=FILE.npy] [--iters N] [--warmup W] [--threads T]\n"
      "      [--profile] [--json]      inference latency: median/p90 over N runs, per-op profile"},
+    {"make-data", od_cmd_make_data,
+     "make-data --out DIR --images N [--seed S] [--size 320] [--val-fraction 0.2] [--classes 4]\n"
+     "      synthetic VOC-format detection dataset (shapes on textures): JPEG, XML, list files"},
 };
 
 static void usage(FILE *f) {

@@ -22,24 +22,25 @@ enum od_status od_adapter_plan(const struct od_tensor *S, const struct od_tensor
   char ss[128], ts[128];
   od_shape_str(S->rank, S->dims, ss, sizeof ss);
   od_shape_str(T->rank, T->dims, ts, sizeof ts);
-  if (od_tensor_same_shape(S, T)) {
+  if (mode == OD_ADAPTER_NONE) {
+    if (!od_tensor_same_shape(S, T))
+      return od_err_set(err, OD_ERR_SHAPE, "student %s and teacher %s differ and the adapter is \"none\"", ss, ts);
     *out = a;
     return OD_OK;
   }
-  if (mode == OD_ADAPTER_NONE)
-    return od_err_set(err, OD_ERR_SHAPE, "student %s and teacher %s differ and the adapter is \"none\"", ss, ts);
+  if (od_tensor_same_shape(S, T) && mode != OD_ADAPTER_CONV1X1) {
+    a.may_resize = S->rank == 4; /* another input size may still give different H, W */
+    *out = a;
+    return OD_OK;
+  }
   if (S->rank != T->rank || (S->rank != 4 && S->rank != 2) || S->dims[0] != T->dims[0])
     return od_err_set(err, OD_ERR_SHAPE,
                       "student %s and teacher %s cannot be paired: an adapter maps channels (1x1 conv) and H, W "
                       "(resize) of NCHW or NC tensors with the same batch", ss, ts);
   if (S->dtype != OD_DTYPE_FLOAT || T->dtype != OD_DTYPE_FLOAT)
     return od_err_set(err, OD_ERR_SHAPE, "adapters work on float tensors");
-  memcpy(a.in_dims, S->dims, sizeof(int64_t) * (size_t)S->rank);
-  memcpy(a.mid_dims, S->dims, sizeof(int64_t) * (size_t)S->rank);
-  a.mid_dims[1] = T->dims[1];
-  memcpy(a.out_dims, T->dims, sizeof(int64_t) * (size_t)T->rank);
   a.conv = S->dims[1] != T->dims[1] || mode == OD_ADAPTER_CONV1X1;
-  a.resize = S->rank == 4 && (S->dims[2] != T->dims[2] || S->dims[3] != T->dims[3]);
+  a.may_resize = S->rank == 4;
   if (a.conv) {
     int64_t cs = S->dims[1], ct = T->dims[1];
     int64_t wd[4] = {ct, cs, 1, 1};
@@ -58,20 +59,18 @@ enum od_status od_adapter_plan(const struct od_tensor *S, const struct od_tensor
     snprintf(name, sizeof name, "%s.bias", name_prefix);
     OD_TRY(od_params_add(ps, name, 1, &ct, false, NULL, &a.b_param, err));
   }
-  int64_t nmid = 1, nout = 1;
-  for (int d = 0; d < S->rank; d++) {
-    nmid *= a.mid_dims[d];
-    nout *= a.out_dims[d];
-  }
-  a.mid = calloc((size_t)nmid, sizeof(float));
-  a.dmid = calloc((size_t)nmid, sizeof(float));
-  a.out = calloc((size_t)nout, sizeof(float));
-  if (!a.mid || !a.dmid || !a.out) {
-    od_adapter_free(&a);
-    return od_err_set(err, OD_ERR_OOM, "out of memory for adapter buffers");
-  }
   *out = a;
   return OD_OK;
+}
+
+/* Grows a float buffer to n floats. */
+static bool reserve(float **buf, size_t *cap, size_t n) {
+  if (n <= *cap) return true;
+  float *b = realloc(*buf, n * sizeof(float));
+  if (!b) return false;
+  *buf = b;
+  *cap = n;
+  return true;
 }
 
 bool od_adapter_identity(const struct od_adapter_plan *a) { return !a->conv && !a->resize; }
@@ -89,10 +88,29 @@ static void lin_coord(int64_t x, int64_t in, int64_t out, int64_t *i0, int64_t *
 
 static int64_t spatial(const int64_t *d, int rank) { return rank == 4 ? d[2] * d[3] : 1; }
 
-void od_adapter_forward(struct od_adapter_plan *a, const struct od_params *ps, const struct od_tensor *S,
-                        struct od_tensor *out) {
+enum od_status od_adapter_forward(struct od_adapter_plan *a, const struct od_params *ps, const struct od_tensor *S,
+                                  const struct od_tensor *T, struct od_tensor *out, struct od_err *err) {
   *out = *S;
-  if (od_adapter_identity(a)) return;
+  a->resize = a->may_resize && S->rank == 4 && T->rank == 4 && (S->dims[2] != T->dims[2] || S->dims[3] != T->dims[3]);
+  if (od_adapter_identity(a)) return OD_OK;
+  char ss[128], ts[128];
+  if (S->rank != a->rank || T->rank != a->rank || S->dims[0] != T->dims[0] ||
+      (a->conv && (S->dims[1] != ps->p[a->w_param].dims[1] || T->dims[1] != ps->p[a->w_param].dims[0])) ||
+      (!a->conv && S->dims[1] != T->dims[1]))
+    return od_err_set(err, OD_ERR_SHAPE, "student %s and teacher %s no longer fit the adapter planned for them",
+                      od_shape_str(S->rank, S->dims, ss, sizeof ss), od_shape_str(T->rank, T->dims, ts, sizeof ts));
+  memcpy(a->in_dims, S->dims, sizeof(int64_t) * (size_t)S->rank);
+  memcpy(a->mid_dims, S->dims, sizeof(int64_t) * (size_t)S->rank);
+  a->mid_dims[1] = T->dims[1];
+  memcpy(a->out_dims, T->dims, sizeof(int64_t) * (size_t)T->rank);
+  int64_t nmid = 1, nout = 1;
+  for (int d = 0; d < a->rank; d++) {
+    nmid *= a->mid_dims[d];
+    nout *= a->out_dims[d];
+  }
+  if (!reserve(&a->mid, &a->mid_cap, (size_t)nmid) || !reserve(&a->dmid, &a->dmid_cap, (size_t)nmid) ||
+      !reserve(&a->out, &a->out_cap, (size_t)nout))
+    return od_err_set(err, OD_ERR_OOM, "out of memory for adapter buffers");
   const float *x = S->data;
   int64_t n = a->in_dims[0], cs = a->in_dims[1], ct = a->mid_dims[1], hw = spatial(a->in_dims, a->rank);
   float *mid = (float *)x;
@@ -127,12 +145,10 @@ void od_adapter_forward(struct od_adapter_plan *a, const struct od_params *ps, c
         }
       }
     }
-  } else if (a->conv) {
-    memcpy(a->out, mid, sizeof(float) * (size_t)(n * ct * hw));
-    res = a->out;
   }
   out->data = res;
   memcpy(out->dims, a->out_dims, sizeof(int64_t) * (size_t)a->rank);
+  return OD_OK;
 }
 
 void od_adapter_backward(struct od_adapter_plan *a, struct od_params *ps, const struct od_tensor *S,

@@ -3,11 +3,12 @@
  *   random    standard-normal noise of the input's shape: distils any model with no dataset
  *   images    a folder of JPEGs (unlabeled: pure distillation on teacher outputs), resized and
  *             normalised; an epoch is a seeded permutation of the files
- *   voc, synthetic   detection data (trainer/voc.c, the detection issue)
+ *   voc, synthetic   detection data with the reference method's augmentation: trainer/data_det.c
+ *             (the pipeline and its conventions are described there)
  *
  * Every batch is a function of (seed, step) only, so a resumed run sees exactly the batches an
  * uninterrupted one would. The images source decodes the next batch on a worker thread while the
- * trainer runs the current one. */
+ * trainer runs the current one; the detection sources keep a pool of data.workers threads. */
 #include "trainer/data.h"
 
 #include <dirent.h>
@@ -19,6 +20,7 @@
 #include <strings.h>
 
 #include "loaders/image.h"
+#include "trainer/data_internal.h"
 
 struct od_data {
   struct od_data_cfg cfg;       /* copy (strings are the manifest's) */
@@ -37,6 +39,8 @@ struct od_data {
   pthread_t worker;
   struct od_err worker_err;
   enum od_status worker_status;
+  /* voc, synthetic */
+  struct od_det *det;
 };
 
 static uint64_t mix(uint64_t z) {
@@ -49,18 +53,21 @@ static uint64_t mix(uint64_t z) {
 /* Uniform in [0, 1) from a counter. */
 static double unif(uint64_t *s) { return (double)(mix((*s)++) >> 11) / 9007199254740992.0; }
 
-/* The input size of a step: fixed, or drawn from [min, max] in steps for multi-scale training. */
-static void step_size(const struct od_data *d, int64_t step, int *h, int *w) {
-  const struct od_data_cfg *c = &d->cfg;
+void od_data_step_size(const struct od_data_cfg *c, uint64_t seed, int h, int w, int64_t step, int *oh, int *ow) {
   if (c->size_min > 0 && c->size_max > c->size_min && c->size_step > 0) {
     int k = (c->size_max - c->size_min) / c->size_step + 1;
-    uint64_t s = mix(d->seed ^ 0x51ed270b27c3a0f1ull) + (uint64_t)step;
+    uint64_t s = mix(seed ^ 0x51ed270b27c3a0f1ull) + (uint64_t)step;
     int pick = (int)(mix(s) % (uint64_t)k);
-    *h = *w = c->size_min + pick * c->size_step;
+    *oh = *ow = c->size_min + pick * c->size_step;
   } else {
-    *h = d->h;
-    *w = d->w;
+    *oh = h;
+    *ow = w;
   }
+}
+
+/* The input size of a step: fixed, or drawn from [min, max] in steps for multi-scale training. */
+static void step_size(const struct od_data *d, int64_t step, int *h, int *w) {
+  od_data_step_size(&d->cfg, d->seed, d->h, d->w, step, h, w);
 }
 
 static void fill_random(const struct od_data *d, int64_t step, float *dst, int h, int w) {
@@ -176,10 +183,10 @@ static enum od_status list_images(struct od_data *d, struct od_err *err) {
 
 enum od_status od_data_open(const struct od_data_cfg *cfg, int batch_size, int c, int h, int w, uint64_t seed,
                             struct od_data **out, struct od_err *err) {
-  if (cfg->format == OD_DATA_VOC || cfg->format == OD_DATA_SYNTHETIC)
-    return od_err_set(err, OD_ERR_UNSUPPORTED, "data.format: detection data (voc, synthetic) is not available yet");
-  if (cfg->format == OD_DATA_IMAGES && c != 3)
-    return od_err_set(err, OD_ERR_INVALID_ARG, "data.format: images feed 3-channel inputs; the model's has %d", c);
+  bool det = cfg->format == OD_DATA_VOC || cfg->format == OD_DATA_SYNTHETIC;
+  if ((cfg->format == OD_DATA_IMAGES || det) && c != 3)
+    return od_err_set(err, OD_ERR_INVALID_ARG, "data.format: %s feeds 3-channel inputs; the model's has %d",
+                      det ? "detection data" : "images", c);
   struct od_data *d = calloc(1, sizeof *d);
   if (!d) return od_err_set(err, OD_ERR_OOM, "out of memory");
   d->cfg = *cfg;
@@ -189,6 +196,15 @@ enum od_status od_data_open(const struct od_data_cfg *cfg, int batch_size, int c
   d->w = w;
   d->seed = seed;
   d->next_step = -1;
+  if (det) {
+    enum od_status st = od_det_open(cfg, batch_size, h, w, seed, &d->det, err);
+    if (st != OD_OK) {
+      free(d);
+      return st;
+    }
+    *out = d;
+    return OD_OK;
+  }
   size_t floats = (size_t)batch_size * (size_t)c * (size_t)h * (size_t)w;
   if (cfg->size_max > 0) floats = (size_t)batch_size * (size_t)c * (size_t)cfg->size_max * (size_t)cfg->size_max;
   d->images = malloc(floats * sizeof(float));
@@ -204,6 +220,7 @@ enum od_status od_data_open(const struct od_data_cfg *cfg, int batch_size, int c
 }
 
 enum od_status od_data_batch(struct od_data *d, int64_t step, struct od_batch *out, struct od_err *err) {
+  if (d->det) return od_det_batch(d->det, step, out, err);
   int h, w;
   step_size(d, step, &h, &w);
   if (d->cfg.format == OD_DATA_RANDOM) {
@@ -227,10 +244,14 @@ enum od_status od_data_batch(struct od_data *d, int64_t step, struct od_batch *o
   return OD_OK;
 }
 
-void od_data_stats(const struct od_data *d, struct od_data_stats *out) { *out = d->stats; }
+void od_data_stats(const struct od_data *d, struct od_data_stats *out) {
+  if (d->det) od_det_stats(d->det, out);
+  else *out = d->stats;
+}
 
 void od_data_close(struct od_data *d) {
   if (!d) return;
+  od_det_close(d->det);
   join_prefetch(d);
   for (int i = 0; i < d->n_files; i++) free(d->files[i]);
   free(d->files);

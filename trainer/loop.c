@@ -28,6 +28,7 @@ static void log_step(struct od_trainer *t, FILE *log, double steps_per_s) {
   for (int i = 0; i < t->n_pairs; i++)
     fprintf(log, "%s\"pairs[%d].%s\":%.9g", i ? "," : "", i, od_loss_name(t->pairs[i].cfg->loss.kind),
             t->pairs[i].last_value);
+  if (t->n_heads) fprintf(log, "%s\"task.yolov3\":%.9g", t->n_pairs ? "," : "", t->task_value);
   struct od_data_stats ds;
   od_data_stats(t->data, &ds);
   fprintf(log, "},\"skipped_files\":%lld}\n", (long long)ds.skipped);
@@ -44,6 +45,7 @@ static void progress(struct od_trainer *t, const struct od_train_io *io, double 
   for (int i = 0; i < t->n_pairs && k + 1 < sizeof terms; i++)
     k += (size_t)snprintf(terms + k, sizeof terms - k, " %s%d=%.4g", od_loss_name(t->pairs[i].cfg->loss.kind), i,
                           t->pairs[i].last_value);
+  if (t->n_heads && k + 1 < sizeof terms) snprintf(terms + k, sizeof terms - k, " yolov3=%.4g", t->task_value);
   fprintf(io->progress, "%sstep %lld/%lld  loss %.5g%s  lr %.3g  %.2f steps/s  ETA %s%s",
           io->tty ? "\r\033[K" : "", (long long)t->step, (long long)total, t->last_loss, terms, t->last_lr,
           steps_per_s, eta, io->tty && !final ? "" : "\n");
@@ -123,7 +125,8 @@ void od_trainer_report(struct od_trainer *t, FILE *f) {
   const struct od_manifest *m = t->m;
   const struct od_graph *sg = t->student->graph;
   struct size_prog *sp = &t->progs[0];
-  fprintf(f, "teacher: %s (frozen, inference-mode BatchNormalization)\n", m->teacher_model);
+  if (m->teacher_model) fprintf(f, "teacher: %s (frozen, inference-mode BatchNormalization)\n", m->teacher_model);
+  else fprintf(f, "teacher: none (the student trains on its task loss alone)\n");
   fprintf(f, "student: %s -> %s\n", m->student_model, m->export_path);
   fprintf(f, "input:   '%s' [%d, %d, %d, %d] from data.format %s\n", sg->values[t->s_input].name, m->train.batch_size,
           t->channels, t->h, t->w,
@@ -143,6 +146,12 @@ void od_trainer_report(struct od_trainer *t, FILE *f) {
                 pr->ad[k].conv && pr->ad[k].resize ? " + " : "", pr->ad[k].resize ? "bilinear resize" : "");
     }
     fprintf(f, "      loss %s x %g\n", od_loss_name(pr->cfg->loss.kind), pr->cfg->weight);
+  }
+  for (int i = 0; i < t->n_heads; i++) {
+    const struct od_tensor *X = od_program_value(sp->student, t->heads[i].value);
+    char xs[128];
+    shape_str(X, xs, sizeof xs);
+    fprintf(f, "task_loss yolov3 x %g: output %d %s %s\n", m->task_loss.weight, i, t->heads[i].how, xs);
   }
   size_t n_params = 0, n_tensors = 0, n_adapter = 0, n_shared = 0;
   for (int i = 0; i < t->params.n; i++) {

@@ -15,6 +15,7 @@
 #include "trainer/resolve.h"
 #include "trainer/trainer_internal.h"
 #include "trainer/untie.h"
+#include "trainer/yolo_loss.h"
 
 /* ---- programs per input size ------------------------------------------------------------------ */
 
@@ -36,17 +37,19 @@ static enum od_status graph_inputs(const struct od_graph *g, int fed, const stru
 }
 
 static enum od_status compile_size(struct od_trainer *t, int h, int w, struct size_prog *sp, struct od_err *err) {
-  const struct od_graph *tg = t->teacher->graph, *sg = t->student->graph;
+  const struct od_graph *tg = t->teacher ? t->teacher->graph : NULL, *sg = t->student->graph;
   struct od_tensor x = {.dtype = OD_DTYPE_FLOAT, .rank = 4, .dims = {t->m->train.batch_size, t->channels, h, w}};
   struct od_tensor in[OD_TRAIN_MAX_INPUTS];
   memset(sp, 0, sizeof *sp);
   sp->h = h;
   sp->w = w;
-  struct od_compile_opts topts = {.dev = t->dev, .pool = t->pool, .keep = t->t_keep};
-  OD_TRY(graph_inputs(tg, t->t_input, &x, in, "the teacher", err));
-  if (od_program_compile(tg, in, &topts, &sp->teacher, err) != OD_OK) {
-    od_err_prefix(err, "teacher %s at %dx%d", t->m->teacher_model, h, w);
-    return err->status;
+  if (tg) {
+    struct od_compile_opts topts = {.dev = t->dev, .pool = t->pool, .keep = t->t_keep};
+    OD_TRY(graph_inputs(tg, t->t_input, &x, in, "the teacher", err));
+    if (od_program_compile(tg, in, &topts, &sp->teacher, err) != OD_OK) {
+      od_err_prefix(err, "teacher %s at %dx%d", t->m->teacher_model, h, w);
+      return err->status;
+    }
   }
   struct od_compile_opts sopts = {.dev = t->dev, .pool = t->pool, .training = true, .trainable = t->trainable,
                                   .keep = t->s_keep};
@@ -123,11 +126,42 @@ static enum od_status input_geometry(struct od_trainer *t, struct od_err *err) {
   return OD_OK;
 }
 
+/* One gradient seed per distinct student value. */
+static enum od_status add_seed(struct od_trainer *t, int value, int *index, struct od_err *err) {
+  int s = 0;
+  while (s < t->n_seeds && t->seeds[s] != value) s++;
+  if (s == t->n_seeds) {
+    if (t->n_seeds == OD_TRAIN_MAX_SEEDS)
+      return od_err_set(err, OD_ERR_UNSUPPORTED, "more than %d distinct student tensors receive a loss",
+                        OD_TRAIN_MAX_SEEDS);
+    t->seeds[t->n_seeds++] = value;
+  }
+  t->s_keep[value] = 1;
+  *index = s;
+  return OD_OK;
+}
+
+/* task_loss.outputs: the student's head maps the detection loss reads. */
+static enum od_status bind_task(struct od_trainer *t, struct od_err *err) {
+  const struct od_task_loss_cfg *tl = &t->m->task_loss;
+  if (!tl->enabled) return OD_OK;
+  if (tl->n_outputs > OD_TRAIN_MAX_HEADS)
+    return od_err_set(err, OD_ERR_UNSUPPORTED, "task_loss.outputs: at most %d outputs", OD_TRAIN_MAX_HEADS);
+  for (int i = 0; i < tl->n_outputs; i++) {
+    char where[64];
+    snprintf(where, sizeof where, "task_loss.outputs[%d]", i);
+    OD_TRY(od_ref_resolve(t->student->graph, tl->outputs[i], t->m->student_model, where, &t->heads[i], err));
+    OD_TRY(add_seed(t, t->heads[i].value, &t->head_seed[i], err));
+  }
+  t->n_heads = tl->n_outputs;
+  return OD_OK;
+}
+
 static enum od_status bind_pairs(struct od_trainer *t, struct od_err *err) {
   const struct od_manifest *m = t->m;
-  const struct od_graph *tg = t->teacher->graph, *sg = t->student->graph;
+  const struct od_graph *tg = t->teacher ? t->teacher->graph : NULL, *sg = t->student->graph;
   t->pairs = calloc((size_t)m->n_pairs + 1, sizeof *t->pairs);
-  t->t_keep = calloc((size_t)tg->n_values + 1, 1);
+  t->t_keep = calloc((size_t)(tg ? tg->n_values : 0) + 1, 1);
   t->s_keep = calloc((size_t)sg->n_values + 1, 1);
   if (!t->pairs || !t->t_keep || !t->s_keep) return od_err_set(err, OD_ERR_OOM, "out of memory");
   t->n_pairs = m->n_pairs;
@@ -142,16 +176,7 @@ static enum od_status bind_pairs(struct od_trainer *t, struct od_err *err) {
       snprintf(where, sizeof where, "pairs[%d].student%s", i, k ? "2" : "");
       OD_TRY(od_ref_resolve(sg, pr->cfg->student[k], m->student_model, where, &pr->sb[k], err));
       t->t_keep[pr->tb[k].value] = 1;
-      t->s_keep[pr->sb[k].value] = 1;
-      /* one gradient seed per distinct student value */
-      int s = 0;
-      while (s < t->n_seeds && t->seeds[s] != pr->sb[k].value) s++;
-      if (s == t->n_seeds) {
-        if (t->n_seeds == OD_TRAIN_MAX_SEEDS)
-          return od_err_set(err, OD_ERR_UNSUPPORTED, "pairs: more than %d distinct student tensors", OD_TRAIN_MAX_SEEDS);
-        t->seeds[t->n_seeds++] = pr->sb[k].value;
-      }
-      pr->seed_index[k] = s;
+      OD_TRY(add_seed(t, pr->sb[k].value, &pr->seed_index[k], err));
     }
   }
   return OD_OK;
@@ -159,6 +184,19 @@ static enum od_status bind_pairs(struct od_trainer *t, struct od_err *err) {
 
 /* Shapes of the paired tensors at the first size: adapters, and loss shape checks. */
 static enum od_status plan_pairs(struct od_trainer *t, struct size_prog *sp, struct od_err *err) {
+  if (t->n_heads) {
+    const struct od_tensor *X[OD_TRAIN_MAX_HEADS];
+    for (int i = 0; i < t->n_heads; i++) {
+      X[i] = od_program_value(sp->student, t->heads[i].value);
+      if (!od_program_requires_grad(sp->student, t->heads[i].value))
+        return od_err_set(err, OD_ERR_INVALID_ARG, "task_loss.outputs[%d]: '%s' does not depend on any trainable parameter",
+                          i, t->student->graph->values[t->heads[i].value].name);
+    }
+    if (od_yolov3_check(&t->m->task_loss, t->n_heads, X, err) != OD_OK) {
+      od_err_prefix(err, "task_loss");
+      return err->status;
+    }
+  }
   for (int i = 0; i < t->n_pairs; i++) {
     struct pair_rt *pr = &t->pairs[i];
     const struct od_tensor *S[2], *T[2];
@@ -203,7 +241,7 @@ enum od_status od_trainer_create(const struct od_manifest *m, const char *resume
   struct od_trainer *t = calloc(1, sizeof *t);
   if (!t) return od_err_set(err, OD_ERR_OOM, "out of memory");
   t->m = m;
-  enum od_status st = od_model_load(m->teacher_model, &t->teacher, err);
+  enum od_status st = m->teacher_model ? od_model_load(m->teacher_model, &t->teacher, err) : OD_OK;
   if (st == OD_OK) st = od_model_load(m->student_model, &t->student, err);
   if (st == OD_OK) st = od_untie_shared(t->student, m->train.untie_shared, &t->n_untied, err);
   if (st == OD_OK) st = od_device_open(m->train.device, &t->dev, err);
@@ -211,10 +249,11 @@ enum od_status od_trainer_create(const struct od_manifest *m, const char *resume
     st = od_err_set(err, OD_ERR_UNSUPPORTED, "train.device: training on %s is not available yet; use \"cpu\"",
                     t->dev->name);
   if (st == OD_OK) st = od_pool_create(m->train.threads, &t->pool, err);
-  if (st == OD_OK) st = pick_input(t->teacher->graph, m->data.input, m->teacher_model, &t->t_input, err);
+  if (st == OD_OK && t->teacher) st = pick_input(t->teacher->graph, m->data.input, m->teacher_model, &t->t_input, err);
   if (st == OD_OK) st = pick_input(t->student->graph, m->data.input, m->student_model, &t->s_input, err);
   if (st == OD_OK) st = input_geometry(t, err);
   if (st == OD_OK) st = bind_pairs(t, err);
+  if (st == OD_OK) st = bind_task(t, err);
   if (st == OD_OK)
     st = od_params_from_graph(t->student->graph, (const char *const *)m->train.freeze, m->train.n_freeze,
                               od_optim_state_per_param(m->train.optim.kind), &t->params, err);
@@ -271,14 +310,10 @@ static enum od_status pair_losses(struct od_trainer *t, struct size_prog *sp, do
     for (int k = 0; k < pr->arity; k++) {
       const struct od_tensor *S = od_program_value(sp->student, pr->sb[k].value);
       Tp[k] = od_program_value(sp->teacher, pr->tb[k].value);
-      if (!od_tensor_same_shape(S, &pr->s_shape[k]) || !od_tensor_same_shape(Tp[k], &pr->t_shape[k])) {
-        char a[128], b[128];
-        return od_err_set(err, OD_ERR_SHAPE,
-                          "pairs[%d]: at this input size the student tensor is %s and the teacher's %s; adapters were "
-                          "planned for other shapes", i, od_shape_str(S->rank, S->dims, a, sizeof a),
-                          od_shape_str(Tp[k]->rank, Tp[k]->dims, b, sizeof b));
+      if (od_adapter_forward(&pr->ad[k], &t->params, S, Tp[k], &A[k], err) != OD_OK) {
+        od_err_prefix(err, "pairs[%d] at input %dx%d", i, sp->h, sp->w);
+        return err->status;
       }
-      od_adapter_forward(&pr->ad[k], &t->params, S, &A[k]);
       Ap[k] = &A[k];
       dA[k] = A[k];
       if (od_adapter_identity(&pr->ad[k])) {
@@ -311,6 +346,28 @@ static enum od_status pair_losses(struct od_trainer *t, struct size_prog *sp, do
   return OD_OK;
 }
 
+/* The student's own detection loss on the batch's ground truth. */
+static enum od_status task_loss(struct od_trainer *t, struct size_prog *sp, const struct od_batch *b, double *total,
+                                struct od_err *err) {
+  if (!t->n_heads) return OD_OK;
+  const struct od_tensor *X[OD_TRAIN_MAX_HEADS];
+  struct od_tensor dX[OD_TRAIN_MAX_HEADS], *dXp[OD_TRAIN_MAX_HEADS];
+  for (int i = 0; i < t->n_heads; i++) {
+    X[i] = od_program_value(sp->student, t->heads[i].value);
+    dX[i] = *X[i];
+    dX[i].data = t->seed_grads[t->head_seed[i]];
+    dXp[i] = &dX[i];
+  }
+  double w = t->m->task_loss.weight, value = 0;
+  if (od_yolov3_loss(&t->m->task_loss, t->n_heads, X, b, w, &value, dXp, err) != OD_OK) {
+    od_err_prefix(err, "task_loss (yolov3)");
+    return err->status;
+  }
+  t->task_value = value;
+  *total += w * value;
+  return OD_OK;
+}
+
 enum od_status od_trainer_step(struct od_trainer *t, double *loss, struct od_err *err) {
   const struct od_manifest *m = t->m;
   struct od_batch batch;
@@ -320,10 +377,12 @@ enum od_status od_trainer_step(struct od_trainer *t, double *loss, struct od_err
   struct od_tensor x = {.dtype = OD_DTYPE_FLOAT, .rank = 4, .dims = {batch.n, batch.c, batch.h, batch.w},
                         .data = batch.images};
   struct od_tensor in[OD_TRAIN_MAX_INPUTS];
-  OD_TRY(graph_inputs(t->teacher->graph, t->t_input, &x, in, "the teacher", err));
-  if (od_program_run(sp->teacher, in, err) != OD_OK) {
-    od_err_prefix(err, "teacher");
-    return err->status;
+  if (t->teacher) {
+    OD_TRY(graph_inputs(t->teacher->graph, t->t_input, &x, in, "the teacher", err));
+    if (od_program_run(sp->teacher, in, err) != OD_OK) {
+      od_err_prefix(err, "teacher");
+      return err->status;
+    }
   }
   OD_TRY(graph_inputs(t->student->graph, t->s_input, &x, in, "the student", err));
   if (od_program_run(sp->student, in, err) != OD_OK) {
@@ -334,6 +393,7 @@ enum od_status od_trainer_step(struct od_trainer *t, double *loss, struct od_err
   OD_TRY(seed_buffers(t, sp, err));
   double total = 0;
   OD_TRY(pair_losses(t, sp, &total, err));
+  OD_TRY(task_loss(t, sp, &batch, &total, err));
   if (!isfinite(total))
     return od_err_set(err, OD_ERR_INTERNAL, "step %lld: the loss is %g (diverged); lower train.optimizer.lr",
                       (long long)t->step, total);

@@ -17,6 +17,7 @@
 #define OD_TRAIN_MAX_INPUTS 64
 #define OD_TRAIN_MAX_SEEDS 64
 #define OD_TRAIN_MAX_SIZES 10 /* 320..608 step 32 */
+#define OD_TRAIN_MAX_HEADS 16
 
 /* The teacher and student programs compiled for one input size. */
 struct size_prog {
@@ -53,6 +54,10 @@ struct od_trainer {
   void *seed_grads[OD_TRAIN_MAX_SEEDS];
   size_t seed_bytes[OD_TRAIN_MAX_SEEDS];
   int n_seeds;
+  struct od_ref_binding heads[OD_TRAIN_MAX_HEADS]; /* task_loss.outputs */
+  int head_seed[OD_TRAIN_MAX_HEADS];
+  int n_heads;
+  double task_value;                  /* task loss of the last step (unweighted) */
   struct size_prog progs[OD_TRAIN_MAX_SIZES];
   int n_progs;
   struct od_data *data;

@@ -40,18 +40,19 @@ def stats(times):
     return {"median_ms": med, "p90_ms": p90, "min_ms": t[0], "mean_ms": sum(t) / n, "max_ms": t[-1]}
 
 
-def ours_env(threads):
+def ours_env(threads, extra=None):
     env = dict(os.environ)
     env["OPENBLAS_NUM_THREADS"] = str(threads)
     env["OMP_NUM_THREADS"] = str(threads)
+    env.update(extra or {})
     return env
 
 
-def bench_ours(tool, model, size, iters, warmup, threads, profile=False):
+def bench_ours(tool, model, size, iters, warmup, threads, profile=False, extra_env=None):
     """Returns (times_ms in run order, profile text)."""
     cmd = [tool, "bench", model, "--shape", f"image=1,3,{size},{size}", "--iters", str(iters), "--warmup",
            str(warmup), "--threads", str(threads), "--json"] + (["--profile"] if profile else [])
-    r = subprocess.run(cmd, capture_output=True, text=True, env=ours_env(threads))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=ours_env(threads, extra_env))
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}{r.stderr}")
     times, prof, in_prof = None, [], False
@@ -163,17 +164,27 @@ def build_flags(tool):
     return ", ".join(f"{k}={v!r}" for k, v in vals.items())
 
 
+def openblas_core(tool, threads, extra_env=None):
+    """The kernel set OpenBLAS picks (OPENBLAS_VERBOSE=2 prints it), or '?'."""
+    r = subprocess.run([tool, "bench", "--help"], capture_output=True, text=True,
+                       env=ours_env(threads, dict(extra_env or {}, OPENBLAS_VERBOSE="2")))
+    m = [l for l in (r.stdout + r.stderr).splitlines() if l.startswith("Core:")]
+    return m[-1].split(":", 1)[1].strip() if m else "?"
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tool", default=os.path.join(ROOT, "build", "onnx-distill"))
     ap.add_argument("--model", required=True)
     ap.add_argument("--sizes", default="320,608")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=4, help="alternate ours and ORT this many times")
+    ap.add_argument("--rounds", type=int, default=5, help="alternate the configurations this many times")
     ap.add_argument("--profile-iters", type=int, default=5, help="runs for the per-op profile")
     ap.add_argument("--ort-noopt", action="store_true", help="also time ORT with graph optimisations off")
+    ap.add_argument("--ours-variant", action="append", default=[], metavar="ENV=VAL[,ENV=VAL]",
+                    help="also time ours with these environment variables (e.g. OPENBLAS_CORETYPE=SkylakeX)")
     ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--exporter", default="?", help="what made the model (for the record)")
     ap.add_argument("--results", default=os.path.join(HERE, "results.md"))
@@ -185,66 +196,74 @@ def main(argv):
     sess = ort_session(a.model, a.threads)
     chk = check(a.tool, a.model, sess, sizes[0], a.threads)
     print(f"check at {sizes[0]}: max|ours-ort|/max|ort|: {chk}", flush=True)
-    rows, profiles = [], []
+
+    # the configurations: (label, kind, extra env or ORT session)
+    configs = [(f"onnx-distill (OpenBLAS {openblas_core(a.tool, a.threads)})", "ours", {})]
+    for v in a.ours_variant:
+        env = dict(kv.split("=", 1) for kv in v.split(","))
+        configs.append((f"onnx-distill, {v} (OpenBLAS {openblas_core(a.tool, a.threads, env)})", "ours", env))
+    configs.append(("ONNX Runtime (ORT_ENABLE_ALL)", "ort", sess))
+    if a.ort_noopt:
+        configs.append(("ONNX Runtime (ORT_DISABLE_ALL)", "ort", ort_session(a.model, a.threads, optimize=False)))
+    ort_label = configs[[c[1] for c in configs].index("ort")][0]
+
+    results, profiles = {}, []
     load_before = loadavg()
     per_round = [a.iters // a.rounds + (r < a.iters % a.rounds) for r in range(a.rounds)]
-    noopt = ort_session(a.model, a.threads, optimize=False) if a.ort_noopt else None
     for size in sizes:
         feed = ort_feed(sess, size)
-        bench_ort(sess, feed, 0, a.warmup)
-        if noopt:
-            bench_ort(noopt, feed, 0, a.warmup)
-        t_ours, t_ort, t_noopt = [], [], []
+        times = {c[0]: [] for c in configs}
+        for label, kind, x in configs:
+            if kind == "ort":
+                bench_ort(x, feed, 0, a.warmup)
         for n in per_round:
-            if not n:
-                continue
-            t_ours += bench_ours(a.tool, a.model, size, n, a.warmup, a.threads)[0]
-            t_ort += bench_ort(sess, feed, n)
-            if noopt:
-                t_noopt += bench_ort(noopt, feed, n)
-        o, r = stats(t_ours), stats(t_ort)
-        nn = stats(t_noopt) if noopt else None
-        prof = "" if a.no_profile else bench_ours(a.tool, a.model, size, a.profile_iters, 1, a.threads, True)[1]
-        row = {"size": size, "ours": o, "ort": r, "ort_noopt": nn, "ratio": o["median_ms"] / r["median_ms"]}
-        rows.append(row)
-        profiles.append((size, prof))
-        line = (f"{size}x{size}: ours median {o['median_ms']:.1f} ms p90 {o['p90_ms']:.1f} min {o['min_ms']:.1f} | "
-                f"ORT median {r['median_ms']:.1f} ms p90 {r['p90_ms']:.1f} min {r['min_ms']:.1f}")
-        if nn:
-            line += f" | ORT no-opt median {nn['median_ms']:.1f} ms"
-        print(line + f" | ours/ORT {row['ratio']:.2f}", flush=True)
-        if prof:
+            for label, kind, x in configs:
+                if n and kind == "ours":
+                    times[label] += bench_ours(a.tool, a.model, size, n, a.warmup, a.threads, extra_env=x)[0]
+                elif n:
+                    times[label] += bench_ort(x, feed, n)
+        for label in times:
+            results[(size, label)] = stats(times[label])
+        ref = results[(size, ort_label)]
+        for label, _, _ in configs:
+            st = results[(size, label)]
+            print(f"{size}x{size} {label}: median {st['median_ms']:.1f} ms, p90 {st['p90_ms']:.1f}, min "
+                  f"{st['min_ms']:.1f}; / ORT {st['median_ms'] / ref['median_ms']:.2f}", flush=True)
+        if not a.no_profile:
+            prof = bench_ours(a.tool, a.model, size, a.profile_iters, 1, a.threads, True)[1]
+            profiles.append((size, prof))
             print(prof, flush=True)
     load_after = loadavg()
     if a.no_write:
         return 0
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    md = [f"# CPU inference: YOLOv3-MobileNetV1 student, batch 1", "",
+    md = ["# CPU inference: YOLOv3-MobileNetV1 student, batch 1", "",
           "Written by `bench/cpu_infer/run.sh` (bench.py); rerun it to refresh. Do not edit by hand.", "",
           f"- date: {now}",
           f"- machine: {m['nproc']} CPUs ({m['cpu']}), Linux {m['kernel']}; load average {load_before} before, "
-          f"{load_after} after (other processes share these cores)",
+          f"{load_after} after (other processes share these cores: expect noise, compare min and median)",
           f"- threads: {a.threads} (ours: --threads {a.threads}, OPENBLAS_NUM_THREADS={a.threads}; ORT: "
           f"intra_op_num_threads {a.threads}, inter_op 1, sequential)",
           f"- model: `{os.path.relpath(a.model, ROOT)}` ({os.path.getsize(a.model) / 1e6:.1f} MB, {a.exporter}; "
-          f"Conv + BatchNormalization + Relu/LeakyRelu + Resize + Concat, BN not folded)",
+          f"Conv + BatchNormalization + Relu/LeakyRelu + Resize + Concat, BN not folded; 6.0 GMACs at 320x320)",
           f"- onnx-distill {git_rev()}, build: {build_flags(a.tool)}; OpenBLAS {openblas_version()}; "
-          f"onnxruntime {ort.__version__}; "
-          f"python {platform.python_version()}",
-          f"- timing: {a.iters} runs each timed alone, in {a.rounds} rounds alternating ours and ORT ({a.warmup} "
-          f"warm-up runs per round for ours, once per size for ORT); median, p90 (nearest rank), min",
+          f"onnxruntime {ort.__version__}; python {platform.python_version()}",
+          f"- timing: {a.iters} runs per configuration, each timed alone, in {a.rounds} rounds that alternate the "
+          f"configurations (ours: a fresh process per round with {a.warmup} warm-up runs; ORT: {a.warmup} warm-up "
+          f"runs per size); median, p90 (nearest rank), min",
           f"- check at {sizes[0]}x{sizes[0]} (ours vs ORT, max|diff| / max|ORT| per output): {chk}", "",
-          "| input | ours median (ms) | ours p90 | ours min | ORT median (ms) | ORT p90 | ORT min |"
-          + (" ORT no-opt median (ms) |" if a.ort_noopt else "") + " ours / ORT (median) | ours / ORT (min) |",
-          "|---|---|---|---|---|---|---|" + ("---|" if a.ort_noopt else "") + "---|---|"]
-    for row in rows:
-        o, r, n = row["ours"], row["ort"], row["ort_noopt"]
-        md.append(f"| 1x3x{row['size']}x{row['size']} | {o['median_ms']:.1f} | {o['p90_ms']:.1f} | {o['min_ms']:.1f} | "
-                  f"{r['median_ms']:.1f} | {r['p90_ms']:.1f} | {r['min_ms']:.1f} |" + (f" {n['median_ms']:.1f} |" if n else "")
-                  + f" {row['ratio']:.2f} | {o['min_ms'] / r['min_ms']:.2f} |")
+          "| input | runtime | median (ms) | p90 (ms) | min (ms) | median / ORT | min / ORT |",
+          "|---|---|---|---|---|---|---|"]
+    for size in sizes:
+        ref = results[(size, ort_label)]
+        for label, _, _ in configs:
+            st = results[(size, label)]
+            md.append(f"| 1x3x{size}x{size} | {label} | {st['median_ms']:.1f} | {st['p90_ms']:.1f} | {st['min_ms']:.1f} | "
+                      f"{st['median_ms'] / ref['median_ms']:.2f} | {st['min_ms'] / ref['min_ms']:.2f} |")
     for size, prof in profiles:
         if prof:
-            md += ["", f"## Where our time goes at {size}x{size} (`onnx-distill bench --profile`)", "", "```", prof, "```"]
+            md += ["", f"## Where our time goes at {size}x{size} (`onnx-distill bench --profile`, default environment)",
+                   "", "```", prof, "```"]
     with open(a.results, "w") as f:
         f.write("\n".join(md) + "\n")
     print("wrote", a.results)

@@ -3,7 +3,9 @@
 # 320x320 and 608x608, batch 1, onnx-distill vs ONNX Runtime with the same thread count, in one run.
 # Writes bench/cpu_infer/results.md (see bench.py for the method).
 #
-# usage: bench/cpu_infer/run.sh [--threads T] [--iters N] [--warmup W] [--sizes 320,608] [--ort-noopt] [--no-write]
+# usage: bench/cpu_infer/run.sh [--threads T] [--iters N] [--rounds R] [--warmup W] [--sizes 320,608] [--no-write]
+#   Always times ORT with graph optimisations off too; on a CPU with AVX-512 also ours with
+#   OPENBLAS_CORETYPE=SkylakeX (OpenBLAS 0.3.21 does not know AMD family 26 and falls back to Haswell).
 # env:   OD_TOOL        onnx-distill binary (default build/onnx-distill)
 #        OD_PYTHON      python with onnxruntime + numpy (default .venv/bin/python, from tools/setup-deps.sh)
 #        EXPORTERS_PY   python with torch + onnx, only to make the model when it is missing (default
@@ -31,4 +33,8 @@ if [ ! -f "$MODEL" ]; then
   "$EXPORTERS_PY" models/yolov3_mbv1/export_torch.py --full --out "$MODEL"
 fi
 EXPORTER="torch.onnx.export opset 11 by models/yolov3_mbv1/export_torch.py --full"
-exec "$PY" bench/cpu_infer/bench.py --tool "$TOOL" --model "$MODEL" --exporter "$EXPORTER" "$@"
+extra=(--ort-noopt)
+if grep -q '\bavx512f\b' /proc/cpuinfo; then
+  extra+=(--ours-variant OPENBLAS_CORETYPE=SkylakeX)
+fi
+exec "$PY" bench/cpu_infer/bench.py --tool "$TOOL" --model "$MODEL" --exporter "$EXPORTER" "${extra[@]}" "$@"
