@@ -143,4 +143,4 @@ int od_program_missing_backward(const struct od_program *p, int *nodes, int max)
   return count;
 }
 
-size_t od_program_grad_bytes(const struct od_program *p) { return p->grad_bytes; }
+size_t od_program_grad_bytes(const struct od_program *p) { return p ? p->grad_bytes : 0; }

@@ -114,7 +114,7 @@ const struct od_tensor *od_program_value(const struct od_program *p, int value_i
   return &s->t;
 }
 
-size_t od_program_arena_bytes(const struct od_program *p) { return p->arena_bytes; }
+size_t od_program_arena_bytes(const struct od_program *p) { return p ? p->arena_bytes : 0; }
 
 int od_program_folded_nodes(const struct od_program *p) { return p->folded; }
 

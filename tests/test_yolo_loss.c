@@ -8,7 +8,7 @@
  *     a duplicate cell and mixup scores < 1, planted predictions that fall in the ignore region:
  *     value and gradient checksums, in double and in float.
  *  3. gradient: the same case, every element against central differences (double).
- *  4. accumulate / scale / NULL gradients, and the error messages of od_yolov3_check and
+ *  4. accumulate / scale / NULL gradients, a thread pool (bit-identical), and the error messages of od_yolov3_check and
  *     od_yolov3_loss.
  */
 #include <check.h>
@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "runtime/dtype.h"
+#include "runtime/pool.h"
 #include "runtime/tensor.h"
 #include "trainer/yolo_loss.h"
 
@@ -272,7 +273,8 @@ static const double ref_grad_smooth[3][3] = { /* per output: sum, sum * ((k % 7)
 #define G_C 3
 #define G_N 2
 #define G_IN 128
-static const float g_anchors[9][2] = {{10, 13}, {16, 30}, {33, 23}, {30, 61}, {62, 45}, {59, 119}, {116, 90}, {156, 198}, {373, 326}};
+static const float g_anchors[9][2] = {{10, 13},  {16, 30},  {33, 23},   {30, 61},  {62, 45},
+                                      {59, 119}, {116, 90}, {156, 198}, {373, 326}};
 static const int g_masks[3][3] = {{6, 7, 8}, {3, 4, 5}, {0, 1, 2}};
 static const int g_ds[3] = {32, 16, 8};
 struct g_gt {
@@ -438,8 +440,8 @@ START_TEST(test_gradient_fd) {
       double down = loss_of(&cfg, 3, X, &bb.b, 1.0, NULL);
       x[k] = keep;
       double num = 0.5 * (up - down) / (2 * h), ana = ((double *)dX[i].data)[k];
-      ck_assert_msg(fabs(num - ana) <= 2e-6 + 1e-5 * fabs(ana), "output %d element %lld: analytic %.10g, numeric %.10g", i,
-                    (long long)k, ana, num);
+      ck_assert_msg(fabs(num - ana) <= 2e-6 + 1e-5 * fabs(ana), "output %d element %lld: analytic %.10g, numeric %.10g",
+                    i, (long long)k, ana, num);
     }
   }
   free3(X);
@@ -475,6 +477,34 @@ START_TEST(test_accumulate) {
       double b = get(&dB[i], k);
       ck_assert_double_eq_tol(b, i == 1 ? get(&dA[i], k) : 0.0, 1e-6); /* 2 * g vs g + g */
     }
+  free3(X);
+  free3(dA);
+  free3(dB);
+}
+END_TEST
+
+/* A thread pool gives bit-identical values and gradients. */
+START_TEST(test_pool) {
+  struct od_task_loss_cfg cfg;
+  gen_cfg(&cfg, false);
+  struct od_tensor X[3], dA[3], dB[3];
+  struct batch_buf bb;
+  gen_case(OD_DTYPE_FLOAT, X, &bb);
+  for (int i = 0; i < 3; i++) {
+    dA[i] = make(OD_DTYPE_FLOAT, X[i].dims[0], X[i].dims[1], X[i].dims[2], X[i].dims[3]);
+    dB[i] = make(OD_DTYPE_FLOAT, X[i].dims[0], X[i].dims[1], X[i].dims[2], X[i].dims[3]);
+  }
+  double v0 = loss_of(&cfg, 3, X, &bb.b, 1.0, dA);
+  struct od_pool *pool;
+  struct od_err err;
+  ck_assert_int_eq(od_pool_create(3, &pool, &err), OD_OK);
+  const struct od_tensor *Xp[3] = {&X[0], &X[1], &X[2]};
+  struct od_tensor *dp[3] = {&dB[0], &dB[1], &dB[2]};
+  double v1;
+  ck_assert_int_eq(od_yolov3_loss_pool(&cfg, 3, Xp, &bb.b, 1.0, &v1, dp, pool, &err), OD_OK);
+  ck_assert(v0 == v1);
+  for (int i = 0; i < 3; i++) ck_assert(!memcmp(dA[i].data, dB[i].data, od_tensor_nbytes(&dA[i])));
+  od_pool_destroy(pool);
   free3(X);
   free3(dA);
   free3(dB);
@@ -566,6 +596,7 @@ static Suite *yolo_loss_suite(void) {
   tcase_add_test(tc, test_ref_double);
   tcase_add_test(tc, test_ref_float);
   tcase_add_test(tc, test_accumulate);
+  tcase_add_test(tc, test_pool);
   suite_add_tcase(s, tc);
   tc = tcase_create("gradient");
   tcase_add_loop_test(tc, test_gradient_fd, 0, 2);

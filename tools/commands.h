@@ -10,6 +10,7 @@ int od_cmd_train(int argc, char **argv);
 int od_cmd_run(int argc, char **argv);
 int od_cmd_ops(int argc, char **argv);
 int od_cmd_bench(int argc, char **argv);
+int od_cmd_eval(int argc, char **argv);
 int od_cmd_make_data(int argc, char **argv);
 
 /* Prints "onnx-distill: <status name>: <message>" to stderr and returns the exit code for err. */

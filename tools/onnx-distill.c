@@ -26,6 +26,9 @@ static const struct subcommand subcommands[] = {
     {"make-data", od_cmd_make_data,
      "make-data --out DIR --images N [--seed S] [--size 320] [--val-fraction 0.2] [--classes 4]\n"
      "      synthetic VOC-format detection dataset (shapes on textures): JPEG, XML, list files"},
+    {"eval", od_cmd_eval,
+     "eval MODEL.onnx pairs.json [--set key=value]... [--outputs A,B,C] [--size S] [--batch N] [--json]\n"
+     "      VOC mAP@0.5 (11-point and all-point) of a YOLOv3 detector on the manifest's val list, images/s"},
 };
 
 static void usage(FILE *f) {

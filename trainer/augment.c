@@ -283,12 +283,12 @@ enum od_status od_aug_crop(struct od_aug_sample *s, struct od_rng *r, struct od_
 void od_aug_flip(struct od_aug_sample *s) {
   for (int y = 0; y < s->h; y++) {
     float *row = s->px + (size_t)y * s->w * 3;
-    for (int a = 0, b = s->w - 1; a < b; a++, b--)
-      for (int c = 0; c < 3; c++) {
-        float t = row[a * 3 + c];
-        row[a * 3 + c] = row[b * 3 + c];
-        row[b * 3 + c] = t;
-      }
+    for (int a = 0, b = s->w - 1; a < b; a++, b--) {
+      float t[3];
+      memcpy(t, row + a * 3, sizeof t);
+      memcpy(row + a * 3, row + b * 3, sizeof t);
+      memcpy(row + b * 3, t, sizeof t);
+    }
   }
   for (int i = 0; i < s->n; i++) {
     float x1 = s->b[i].x1, x2 = s->b[i].x2;
@@ -434,21 +434,31 @@ enum od_status od_resize_normalize(const float *src, int sw, int sh, int dw, int
     scale[c] = 1.0f / (255.0f * std[c]);
     shift[c] = -mean[c] / std[c];
   }
-  size_t plane = (size_t)dw * dh;
-  for (int y = 0; y < dh; y++) { /* vertical pass and normalisation into planes */
+  size_t plane = (size_t)dw * dh, rowlen = (size_t)dw * 3;
+  float *acc = malloc(rowlen * sizeof(float));
+  if (!acc) {
+    free(tmp);
+    free_taps(&tx);
+    free_taps(&ty);
+    return od_err_set(err, OD_ERR_OOM, "out of memory (resize)");
+  }
+  for (int y = 0; y < dh; y++) { /* vertical pass (whole rows, vectorisable), then into planes */
     const int *iy = ty.idx + (size_t)y * ty.k;
     const float *wt = ty.w + (size_t)y * ty.k;
-    for (int x = 0; x < dw; x++) {
-      float acc[3] = {0, 0, 0};
-      for (int i = 0; i < ty.k; i++) {
-        const float *p = tmp + ((size_t)iy[i] * dw + x) * 3;
-        acc[0] += wt[i] * p[0];
-        acc[1] += wt[i] * p[1];
-        acc[2] += wt[i] * p[2];
-      }
-      for (int c = 0; c < 3; c++) dst[c * plane + (size_t)y * dw + x] = acc[c] * scale[c] + shift[c];
+    const float *r0 = tmp + (size_t)iy[0] * rowlen;
+    for (size_t j = 0; j < rowlen; j++) acc[j] = wt[0] * r0[j];
+    for (int i = 1; i < ty.k; i++) {
+      if (wt[i] == 0) continue;
+      const float *ri = tmp + (size_t)iy[i] * rowlen;
+      float wi = wt[i];
+      for (size_t j = 0; j < rowlen; j++) acc[j] += wi * ri[j];
+    }
+    for (int c = 0; c < 3; c++) {
+      float *o = dst + c * plane + (size_t)y * dw;
+      for (int x = 0; x < dw; x++) o[x] = acc[x * 3 + c] * scale[c] + shift[c];
     }
   }
+  free(acc);
   free(tmp);
   free_taps(&tx);
   free_taps(&ty);

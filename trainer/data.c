@@ -40,7 +40,7 @@ struct od_data {
   struct od_err worker_err;
   enum od_status worker_status;
   /* voc, synthetic */
-  struct od_det *det;
+  struct od_detsrc *det;
 };
 
 static uint64_t mix(uint64_t z) {
@@ -197,7 +197,7 @@ enum od_status od_data_open(const struct od_data_cfg *cfg, int batch_size, int c
   d->seed = seed;
   d->next_step = -1;
   if (det) {
-    enum od_status st = od_det_open(cfg, batch_size, h, w, seed, &d->det, err);
+    enum od_status st = od_detsrc_open(cfg, batch_size, h, w, seed, &d->det, err);
     if (st != OD_OK) {
       free(d);
       return st;
@@ -220,7 +220,7 @@ enum od_status od_data_open(const struct od_data_cfg *cfg, int batch_size, int c
 }
 
 enum od_status od_data_batch(struct od_data *d, int64_t step, struct od_batch *out, struct od_err *err) {
-  if (d->det) return od_det_batch(d->det, step, out, err);
+  if (d->det) return od_detsrc_batch(d->det, step, out, err);
   int h, w;
   step_size(d, step, &h, &w);
   if (d->cfg.format == OD_DATA_RANDOM) {
@@ -245,13 +245,13 @@ enum od_status od_data_batch(struct od_data *d, int64_t step, struct od_batch *o
 }
 
 void od_data_stats(const struct od_data *d, struct od_data_stats *out) {
-  if (d->det) od_det_stats(d->det, out);
+  if (d->det) od_detsrc_stats(d->det, out);
   else *out = d->stats;
 }
 
 void od_data_close(struct od_data *d) {
   if (!d) return;
-  od_det_close(d->det);
+  od_detsrc_close(d->det);
   join_prefetch(d);
   for (int i = 0; i < d->n_files; i++) free(d->files[i]);
   free(d->files);

@@ -213,9 +213,13 @@ static enum od_status detset_open(const struct od_data_cfg *cfg, bool val, struc
   }
   rel = find_list(cfg->root, list);
   if (!rel && cfg->format == OD_DATA_SYNTHETIC) { /* the demo's default: make the folder */
+    /* make-data draws the first K shapes: as many as data.classes names in that order; all of them
+     * when it names others; the default 4 when it names none */
     bool overlap = false;
+    int lead = 0;
     for (int k = 0; k < OD_SYNTH_MAX_CLASSES; k++) overlap |= class_in(cfg, od_synth_class_names[k]) >= 0;
-    int n_classes = overlap ? OD_SYNTH_MAX_CLASSES
+    while (lead < OD_SYNTH_MAX_CLASSES && class_in(cfg, od_synth_class_names[lead]) >= 0) lead++;
+    int n_classes = overlap ? (lead ? lead : OD_SYNTH_MAX_CLASSES)
                             : (cfg->n_classes < OD_SYNTH_DEFAULT_CLASSES ? cfg->n_classes : OD_SYNTH_DEFAULT_CLASSES);
     fprintf(stderr, "onnx-distill: writing a synthetic dataset of %d images to %s\n", cfg->images, cfg->root);
     struct od_synth_write_opts wo = {.out = cfg->root, .images = cfg->images, .seed = SYNTH_SEED, .size = SYNTH_SIZE,
@@ -362,12 +366,12 @@ struct slot {
 };
 
 struct wctx {
-  struct od_det *d;
+  struct od_detsrc *d;
   int *perm;
   int64_t perm_epoch;
 };
 
-struct od_det {
+struct od_detsrc {
   struct od_data_cfg cfg;
   int n, h, w;
   uint64_t seed;
@@ -401,7 +405,7 @@ static const int *epoch_perm(struct wctx *c, int64_t epoch) {
 
 /* Image i of step's batch, augmented (pixel boxes of the final image). */
 static enum od_status build_sample(struct wctx *c, int64_t step, int i, struct od_aug_sample *s, struct od_err *err) {
-  struct od_det *d = c->d;
+  struct od_detsrc *d = c->d;
   int64_t n = d->ds.set.n, k = step * d->n + i, epoch = k / n, pos = k % n;
   const int *perm = epoch_perm(c, epoch);
   int idx = perm[pos];
@@ -430,7 +434,7 @@ static enum od_status build_sample(struct wctx *c, int64_t step, int i, struct o
 static float clamp01(float v) { return v < 0 ? 0.0f : v > 1 ? 1.0f : v; }
 
 static void build_batch(struct wctx *c, struct slot *sl) {
-  struct od_det *d = c->d;
+  struct od_detsrc *d = c->d;
   int h, w;
   od_data_step_size(&d->cfg, d->seed, d->h, d->w, sl->step, &h, &w);
   struct od_rng br = od_rng_make(d->seed ^ 0x72616e647368617ull, (uint64_t)sl->step);
@@ -462,7 +466,7 @@ static void build_batch(struct wctx *c, struct slot *sl) {
 
 static void *worker_main(void *arg) {
   struct wctx *c = arg;
-  struct od_det *d = c->d;
+  struct od_detsrc *d = c->d;
   pthread_mutex_lock(&d->mu);
   while (!d->stop) {
     struct slot *sl = NULL;
@@ -486,7 +490,7 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
-void od_det_close(struct od_det *d) {
+void od_detsrc_close(struct od_detsrc *d) {
   if (!d) return;
   if (d->th) {
     pthread_mutex_lock(&d->mu);
@@ -510,11 +514,11 @@ void od_det_close(struct od_det *d) {
   free(d);
 }
 
-enum od_status od_det_open(const struct od_data_cfg *cfg, int batch_size, int h, int w, uint64_t seed,
-                           struct od_det **out, struct od_err *err) {
+enum od_status od_detsrc_open(const struct od_data_cfg *cfg, int batch_size, int h, int w, uint64_t seed,
+                           struct od_detsrc **out, struct od_err *err) {
   if (batch_size < 1 || h < 1 || w < 1)
     return od_err_set(err, OD_ERR_INVALID_ARG, "data: batch %d of %d x %d images", batch_size, h, w);
-  struct od_det *d = calloc(1, sizeof *d);
+  struct od_detsrc *d = calloc(1, sizeof *d);
   if (!d) return od_err_set(err, OD_ERR_OOM, "out of memory");
   d->cfg = *cfg;
   d->n = batch_size;
@@ -553,14 +557,14 @@ enum od_status od_det_open(const struct od_data_cfg *cfg, int batch_size, int h,
     d->n_th++;
   }
   if (st != OD_OK) {
-    od_det_close(d);
+    od_detsrc_close(d);
     return st;
   }
   *out = d;
   return OD_OK;
 }
 
-enum od_status od_det_batch(struct od_det *d, int64_t step, struct od_batch *out, struct od_err *err) {
+enum od_status od_detsrc_batch(struct od_detsrc *d, int64_t step, struct od_batch *out, struct od_err *err) {
   if (step < 0) return od_err_set(err, OD_ERR_INVALID_ARG, "data: step %lld", (long long)step);
   struct slot *sl = NULL;
   pthread_mutex_lock(&d->mu);
@@ -612,7 +616,7 @@ enum od_status od_det_batch(struct od_det *d, int64_t step, struct od_batch *out
   return OD_OK;
 }
 
-void od_det_stats(const struct od_det *d, struct od_data_stats *out) {
+void od_detsrc_stats(const struct od_detsrc *d, struct od_data_stats *out) {
   struct detset *ds = (struct detset *)&d->ds; /* the mutex inside is not part of the value */
   pthread_mutex_lock(&ds->mu);
   *out = ds->stats;

@@ -10,11 +10,11 @@
 void od_data_step_size(const struct od_data_cfg *cfg, uint64_t seed, int h, int w, int64_t step, int *oh, int *ow);
 
 /* The detection training source (voc, synthetic). */
-struct od_det;
-enum od_status od_det_open(const struct od_data_cfg *cfg, int batch_size, int h, int w, uint64_t seed,
-                           struct od_det **out, struct od_err *err);
-enum od_status od_det_batch(struct od_det *d, int64_t step, struct od_batch *out, struct od_err *err);
-void od_det_stats(const struct od_det *d, struct od_data_stats *out);
-void od_det_close(struct od_det *d);
+struct od_detsrc;
+enum od_status od_detsrc_open(const struct od_data_cfg *cfg, int batch_size, int h, int w, uint64_t seed,
+                           struct od_detsrc **out, struct od_err *err);
+enum od_status od_detsrc_batch(struct od_detsrc *d, int64_t step, struct od_batch *out, struct od_err *err);
+void od_detsrc_stats(const struct od_detsrc *d, struct od_data_stats *out);
+void od_detsrc_close(struct od_detsrc *d);
 
 #endif

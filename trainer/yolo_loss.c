@@ -1,9 +1,9 @@
 /* trainer/yolo_loss.c: PaddleDetection's YOLOv3 loss (fluid.layers.yolov3_loss per output,
  * reduce_mean over the batch, summed over outputs), forward and gradient.
  *
- * Source of truth: Paddle's CPU kernel paddle/fluid/operators/detection/yolov3_loss_op.h (Paddle
- * 1.6 to 2.x; the same in phi/kernels/cpu/yolo_loss_kernel.cc), with scale_x_y = 1 as in the
- * PaddleDetection YOLOv3 configs. Notation for one output (one scale): map [N, A*(5+C), H, W],
+ * Source of truth: Paddle's CPU kernel paddle/fluid/operators/detection/yolov3_loss_op.h (the 2.x
+ * releases the reference ran on; the same in phi/kernels/cpu/yolo_loss_kernel.cc), with
+ * scale_x_y = 1 as in the PaddleDetection YOLOv3 configs. Notation for one output (one scale): map [N, A*(5+C), H, W],
  * input size in_w x in_h pixels (the batch's), anchors (aw, ah) in input pixels, gts (gx, gy, gw, gh)
  * normalised to [0, 1] of the input, with label and mixup score s. BCE(z, p) = max(z, 0) - z p +
  * log(1 + e^-|z|) (sigmoid cross-entropy with logits); sigma the sigmoid. Per image:
@@ -37,7 +37,8 @@
  *
  * Other conventions:
  * - Label smoothing (cfg->label_smooth; off in the VOC configs): delta = min(1/C, 1/40),
- *   pos = 1 - delta, neg = delta, as Paddle's kernel since 1.6 (the older kernel used 1/C).
+ *   pos = 1 - delta, neg = delta, as Paddle's 2.x kernel (the first versions of the op used 1/C;
+ *   reference/method.md quotes that older form).
  * - L1 gradient: +1 if logit > target, else -1 (Paddle's L1LossGrad, also -1 at equality).
  * - Sizes: Paddle uses input_size = downsample * H for both axes and the grid size H for x too;
  *   we use the batch's in_w / in_h and W for x, H for y. Identical for the square inputs with sides
@@ -45,11 +46,16 @@
  * - gi, gj are clamped to [0, W-1], [0, H-1] (a gt centre at exactly 1.0 indexes past the map in
  *   Paddle).
  * - The ignore mask is piecewise constant in X, so it takes no gradient (as in Paddle).
+ * - Paddle keeps the anchor IoUs of step 3 in a float; we compare doubles. Only anchors whose
+ *   IoUs tie to float precision could be chosen differently.
+ * - cfg->weight is not applied here (the caller scales). Images and outputs run as independent
+ *   tasks on an optional thread pool, summed in a fixed order (same bits for any thread count).
  */
 #include "trainer/yolo_loss.h"
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,12 +174,12 @@ static double iou_cwh(double x1, double y1, double w1, double h1, double x2, dou
   return inter / (w1 * h1 + w2 * h2 - inter);
 }
 
-/* One output (scale) for all images: returns sum over images of the per-image loss; adds g * d/dX
- * to dx (if any). mask: scratch [A*H*W]. */
-static double scale_loss(const struct od_task_loss_cfg *cfg, int oi, const struct od_tensor *x, const struct od_batch *b,
-                         const struct yolo_gt *gts, const int *n_valid, double g, struct od_tensor *dx, double *mask) {
+/* The loss of image bi for output oi (steps 2-4); adds g * d/dX to dx (if any), which only touches
+ * image bi's slice. mask: scratch [A*H*W]. */
+static double image_loss(const struct od_task_loss_cfg *cfg, int oi, const struct od_tensor *x,
+                         const struct od_batch *b, int64_t bi, const struct yolo_gt *gt, int ng, double g, struct od_tensor *dx, double *mask) {
   const int a_n = cfg->mask_len[oi], nc = cfg->num_classes;
-  const int64_t n = x->dims[0], h = x->dims[2], w = x->dims[3], plane = h * w, pc = 5 + (int64_t)nc;
+  const int64_t h = x->dims[2], w = x->dims[3], plane = h * w, pc = 5 + (int64_t)nc;
   const double in_w = b->w, in_h = b->h;
   double pos = 1.0, neg = 0.0;
   if (cfg->label_smooth) {
@@ -181,91 +187,113 @@ static double scale_loss(const struct od_task_loss_cfg *cfg, int oi, const struc
     pos = 1.0 - delta;
     neg = delta;
   }
-  double total = 0.0, dz;
-  for (int64_t bi = 0; bi < n; bi++) {
-    const struct yolo_gt *gt = gts + bi * OD_MAX_GT;
-    const int ng = n_valid[bi];
-    double loss = 0.0;
-    /* 2. ignore region */
-    for (int a = 0; a < a_n; a++) {
-      const float *anc = cfg->anchors[cfg->anchor_masks[oi][a]];
-      const int64_t base = (bi * a_n + a) * pc * plane;
-      for (int64_t j = 0; j < h; j++)
-        for (int64_t i = 0; i < w; i++) {
-          int64_t c = base + j * w + i;
-          double px = ((double)i + od_loss_sigmoid(od_loss_x(x, c))) / (double)w;
-          double py = ((double)j + od_loss_sigmoid(od_loss_x(x, c + plane))) / (double)h;
-          double pw = exp(od_loss_x(x, c + 2 * plane)) * anc[0] / in_w;
-          double ph = exp(od_loss_x(x, c + 3 * plane)) * anc[1] / in_h;
-          double best = 0.0;
-          for (int t = 0; t < ng; t++) {
-            double iou = iou_cwh(px, py, pw, ph, gt[t].x, gt[t].y, gt[t].w, gt[t].h);
-            if (iou > best) best = iou;
-          }
-          mask[a * plane + j * w + i] = best > cfg->ignore_thresh ? -1.0 : 0.0;
+  double dz, loss = 0.0;
+  /* 2. ignore region */
+  for (int a = 0; a < a_n; a++) {
+    const float *anc = cfg->anchors[cfg->anchor_masks[oi][a]];
+    const int64_t base = (bi * a_n + a) * pc * plane;
+    for (int64_t j = 0; j < h; j++)
+      for (int64_t i = 0; i < w; i++) {
+        int64_t c = base + j * w + i;
+        double px = ((double)i + od_loss_sigmoid(od_loss_x(x, c))) / (double)w;
+        double py = ((double)j + od_loss_sigmoid(od_loss_x(x, c + plane))) / (double)h;
+        double pw = exp(od_loss_x(x, c + 2 * plane)) * anc[0] / in_w;
+        double ph = exp(od_loss_x(x, c + 3 * plane)) * anc[1] / in_h;
+        /* only "best IoU > ignore_thresh" matters: stop at the first gt above it; skip gts
+         * that do not overlap at all (IoU 0 never exceeds a threshold >= 0) */
+        bool ignore = false;
+        for (int t = 0; t < ng && !ignore; t++) {
+          if (fabs(px - gt[t].x) * 2 >= pw + gt[t].w || fabs(py - gt[t].y) * 2 >= ph + gt[t].h) continue;
+          ignore = iou_cwh(px, py, pw, ph, gt[t].x, gt[t].y, gt[t].w, gt[t].h) > cfg->ignore_thresh;
         }
-    }
-    /* 3. assignment, gts in order */
-    for (int t = 0; t < ng; t++) {
-      int best_n = 0;
-      double best = 0.0;
-      for (int k = 0; k < cfg->n_anchors; k++) {
-        double iou = iou_cwh(0, 0, cfg->anchors[k][0] / in_w, cfg->anchors[k][1] / in_h, 0, 0, gt[t].w, gt[t].h);
-        if (iou > best) {
-          best = iou;
-          best_n = k;
-        }
+        mask[a * plane + j * w + i] = ignore ? -1.0 : 0.0;
       }
-      int m = -1;
-      for (int j = 0; j < a_n && m < 0; j++)
-        if (cfg->anchor_masks[oi][j] == best_n) m = j;
-      if (m < 0) continue; /* another output's anchor */
-      int64_t gi = (int64_t)(gt[t].x * (double)w), gj = (int64_t)(gt[t].y * (double)h);
-      gi = gi < 0 ? 0 : gi >= w ? w - 1 : gi;
-      gj = gj < 0 ? 0 : gj >= h ? h - 1 : gj;
-      const float *anc = cfg->anchors[best_n];
-      double tgt[4] = {gt[t].x * (double)w - (double)gi, gt[t].y * (double)h - (double)gj,
-                       log(gt[t].w * in_w / anc[0]), log(gt[t].h * in_h / anc[1])};
-      double sc = (2.0 - gt[t].w * gt[t].h) * gt[t].score;
-      int64_t c = (bi * a_n + m) * pc * plane + gj * w + gi;
-      for (int k = 0; k < 2; k++) {
-        loss += od_loss_bce_grad(od_loss_x(x, c + k * plane), tgt[k], &dz) * sc;
-        if (dx) od_loss_g(dx, c + k * plane, g * sc * dz);
-      }
-      for (int k = 2; k < 4; k++) {
-        double v = od_loss_x(x, c + k * plane);
-        loss += fabs(v - tgt[k]) * sc;
-        if (dx) od_loss_g(dx, c + k * plane, g * sc * (v > tgt[k] ? 1.0 : -1.0));
-      }
-      mask[m * plane + gj * w + gi] = gt[t].score;
-      for (int k = 0; k < nc; k++) {
-        int64_t ck = c + (5 + (int64_t)k) * plane;
-        loss += od_loss_bce_grad(od_loss_x(x, ck), k == gt[t].label ? pos : neg, &dz) * gt[t].score;
-        if (dx) od_loss_g(dx, ck, g * gt[t].score * dz);
-      }
-    }
-    /* 4. objectness */
-    for (int a = 0; a < a_n; a++) {
-      const int64_t base = (bi * a_n + a) * pc * plane + 4 * plane;
-      for (int64_t p = 0; p < plane; p++) {
-        double mk = mask[a * plane + p];
-        if (mk > POS_MIN) {
-          loss += od_loss_bce_grad(od_loss_x(x, base + p), 1.0, &dz) * mk;
-          if (dx) od_loss_g(dx, base + p, g * mk * dz);
-        } else if (mk > -0.5) {
-          loss += od_loss_bce_grad(od_loss_x(x, base + p), 0.0, &dz);
-          if (dx) od_loss_g(dx, base + p, g * dz);
-        }
-      }
-    }
-    total += loss;
   }
-  return total;
+  /* 3. assignment, gts in order */
+  for (int t = 0; t < ng; t++) {
+    int best_n = 0;
+    double best = 0.0;
+    for (int k = 0; k < cfg->n_anchors; k++) {
+      double iou = iou_cwh(0, 0, cfg->anchors[k][0] / in_w, cfg->anchors[k][1] / in_h, 0, 0, gt[t].w, gt[t].h);
+      if (iou > best) {
+        best = iou;
+        best_n = k;
+      }
+    }
+    int m = -1;
+    for (int j = 0; j < a_n && m < 0; j++)
+      if (cfg->anchor_masks[oi][j] == best_n) m = j;
+    if (m < 0) continue; /* another output's anchor */
+    int64_t gi = (int64_t)(gt[t].x * (double)w), gj = (int64_t)(gt[t].y * (double)h);
+    gi = gi < 0 ? 0 : gi >= w ? w - 1 : gi;
+    gj = gj < 0 ? 0 : gj >= h ? h - 1 : gj;
+    const float *anc = cfg->anchors[best_n];
+    double tgt[4] = {gt[t].x * (double)w - (double)gi, gt[t].y * (double)h - (double)gj,
+                     log(gt[t].w * in_w / anc[0]), log(gt[t].h * in_h / anc[1])};
+    double sc = (2.0 - gt[t].w * gt[t].h) * gt[t].score;
+    int64_t c = (bi * a_n + m) * pc * plane + gj * w + gi;
+    for (int k = 0; k < 2; k++) {
+      loss += od_loss_bce_grad(od_loss_x(x, c + k * plane), tgt[k], &dz) * sc;
+      if (dx) od_loss_g(dx, c + k * plane, g * sc * dz);
+    }
+    for (int k = 2; k < 4; k++) {
+      double v = od_loss_x(x, c + k * plane);
+      loss += fabs(v - tgt[k]) * sc;
+      if (dx) od_loss_g(dx, c + k * plane, g * sc * (v > tgt[k] ? 1.0 : -1.0));
+    }
+    mask[m * plane + gj * w + gi] = gt[t].score;
+    for (int k = 0; k < nc; k++) {
+      int64_t ck = c + (5 + (int64_t)k) * plane;
+      loss += od_loss_bce_grad(od_loss_x(x, ck), k == gt[t].label ? pos : neg, &dz) * gt[t].score;
+      if (dx) od_loss_g(dx, ck, g * gt[t].score * dz);
+    }
+  }
+  /* 4. objectness */
+  for (int a = 0; a < a_n; a++) {
+    const int64_t base = (bi * a_n + a) * pc * plane + 4 * plane;
+    for (int64_t p = 0; p < plane; p++) {
+      double mk = mask[a * plane + p];
+      if (mk > POS_MIN) {
+        loss += od_loss_bce_grad(od_loss_x(x, base + p), 1.0, &dz) * mk;
+        if (dx) od_loss_g(dx, base + p, g * mk * dz);
+      } else if (mk > -0.5) {
+        loss += od_loss_bce_grad(od_loss_x(x, base + p), 0.0, &dz);
+        if (dx) od_loss_g(dx, base + p, g * dz);
+      }
+    }
+  }
+  return loss;
 }
 
-enum od_status od_yolov3_loss(const struct od_task_loss_cfg *cfg, int n_out, const struct od_tensor *const *X,
-                              const struct od_batch *b, double scale, double *value, struct od_tensor *const *dX,
-                              struct od_err *err) {
+/* Every (output, image) pair is a task: the pool splits them, each writes its own loss slot and
+ * its own slice of dX, and the slots are summed in a fixed order afterwards, so the result does not
+ * depend on the number of threads. */
+struct loss_job {
+  const struct od_task_loss_cfg *cfg;
+  const struct od_tensor *const *X;
+  const struct od_batch *b;
+  struct od_tensor *const *dX;
+  const struct yolo_gt *gts;
+  const int *n_valid;
+  int64_t n, mask_max;
+  double g;
+  double *mask;   /* [tasks, mask_max] */
+  double *losses; /* [tasks] */
+};
+
+static void loss_tasks(void *ctx, int64_t begin, int64_t end) {
+  const struct loss_job *j = ctx;
+  for (int64_t t = begin; t < end; t++) {
+    int oi = (int)(t / j->n);
+    int64_t bi = t % j->n;
+    j->losses[t] = image_loss(j->cfg, oi, j->X[oi], j->b, bi, j->gts + bi * OD_MAX_GT, j->n_valid[bi], j->g,
+                              j->dX ? j->dX[oi] : NULL, j->mask + t * j->mask_max);
+  }
+}
+
+enum od_status od_yolov3_loss_pool(const struct od_task_loss_cfg *cfg, int n_out, const struct od_tensor *const *X,
+                                   const struct od_batch *b, double scale, double *value, struct od_tensor *const *dX,
+                                   struct od_pool *pool, struct od_err *err) {
   OD_TRY(od_yolov3_check(cfg, n_out, X, err));
   char nm[300], sh[96];
   const int64_t n = X[0]->dims[0];
@@ -299,11 +327,14 @@ enum od_status od_yolov3_loss(const struct od_task_loss_cfg *cfg, int n_out, con
     int64_t m = cfg->mask_len[i] * X[i]->dims[2] * X[i]->dims[3];
     mask_max = m > mask_max ? m : mask_max;
   }
-  double *mask = malloc((size_t)mask_max * sizeof *mask);
-  if (!gts || !n_valid || !mask) {
+  const int64_t tasks = n_out * n;
+  double *mask = malloc((size_t)(tasks * mask_max) * sizeof *mask);
+  double *losses = calloc((size_t)tasks, sizeof *losses);
+  if (!gts || !n_valid || !mask || !losses) {
     free(gts);
     free(n_valid);
     free(mask);
+    free(losses);
     return od_err_set(err, OD_ERR_OOM, "task_loss: out of memory");
   }
   for (int64_t bi = 0; bi < n; bi++) {
@@ -315,6 +346,7 @@ enum od_status od_yolov3_loss(const struct od_task_loss_cfg *cfg, int n_out, con
         free(gts);
         free(n_valid);
         free(mask);
+        free(losses);
         return od_err_set(err, OD_ERR_INVALID_ARG,
                           "task_loss: image %" PRId64 " of the batch, box %d: label %d out of range for "
                           "task_loss.num_classes %d",
@@ -324,12 +356,25 @@ enum od_status od_yolov3_loss(const struct od_task_loss_cfg *cfg, int n_out, con
           (struct yolo_gt){.x = s->x, .y = s->y, .w = s->w, .h = s->h, .score = s->score, .label = s->label};
     }
   }
-  double total = 0.0, g = scale / (double)n;
-  for (int i = 0; i < n_out; i++)
-    total += scale_loss(cfg, i, X[i], b, gts, n_valid, g, dX ? dX[i] : NULL, mask) / (double)n;
+  struct loss_job job = {.cfg = cfg, .X = X, .b = b, .dX = dX, .gts = gts, .n_valid = n_valid, .n = n,
+                         .mask_max = mask_max, .g = scale / (double)n, .mask = mask, .losses = losses};
+  od_pool_parallel_for(pool, tasks, 1, loss_tasks, &job);
+  double total = 0.0;
+  for (int i = 0; i < n_out; i++) {
+    double sum = 0.0;
+    for (int64_t bi = 0; bi < n; bi++) sum += losses[i * n + bi];
+    total += sum / (double)n;
+  }
   free(gts);
   free(n_valid);
   free(mask);
+  free(losses);
   *value = total;
   return OD_OK;
+}
+
+enum od_status od_yolov3_loss(const struct od_task_loss_cfg *cfg, int n_out, const struct od_tensor *const *X,
+                              const struct od_batch *b, double scale, double *value, struct od_tensor *const *dX,
+                              struct od_err *err) {
+  return od_yolov3_loss_pool(cfg, n_out, X, b, scale, value, dX, NULL, err);
 }

@@ -12,6 +12,7 @@
 #define OD_YOLO_LOSS_H
 
 #include "loaders/manifest.h"
+#include "runtime/pool.h"
 #include "runtime/status.h"
 #include "runtime/tensor.h"
 #include "trainer/data.h"
@@ -34,5 +35,11 @@ enum od_status od_yolov3_check(const struct od_task_loss_cfg *cfg, int n_out, co
 enum od_status od_yolov3_loss(const struct od_task_loss_cfg *cfg, int n_out, const struct od_tensor *const *X,
                               const struct od_batch *b, double scale, double *value, struct od_tensor *const *dX,
                               struct od_err *err);
+
+/* The same on a thread pool (NULL: serial): images and outputs are split over the threads; the
+ * value and gradients are identical for any number of threads. */
+enum od_status od_yolov3_loss_pool(const struct od_task_loss_cfg *cfg, int n_out, const struct od_tensor *const *X,
+                                   const struct od_batch *b, double scale, double *value, struct od_tensor *const *dX,
+                                   struct od_pool *pool, struct od_err *err);
 
 #endif
