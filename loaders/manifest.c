@@ -41,7 +41,7 @@ static const struct od_mf_field train_fields[] = {
 static const struct od_mf_schema train_schema = {"train", train_fields};
 static const struct od_mf_field data_fields[] = {
     K("format"), K("root"), K("train"), K("val"), K("input"), K("size"), K("mean"), K("std"), K("classes"),
-    K("workers"), K("images"), END};
+    K("workers"), K("images"), K("mixup_epochs"), END};
 static const struct od_mf_schema data_schema = {"data", data_fields};
 static const struct od_mf_field pair_fields[] = {
     K("teacher"), K("student"), K("teacher2"), K("student2"), K("loss"), K("weight"), K("temperature"),
@@ -566,6 +566,7 @@ static enum od_status parse_data(struct od_mf_ctx *c, const struct sec *root, st
   memcpy(d->std, std, sizeof std);
   d->format = OD_DATA_RANDOM;
   d->workers = 2;
+  d->mixup_epochs = 250; /* the reference reader: TrainReader.mixup_epoch */
   d->images = 256;
   OD_TRY(open_sec(c, root, "data", &data_schema, &s));
   int fmt = OD_DATA_RANDOM;
@@ -601,6 +602,8 @@ static enum od_status parse_data(struct od_mf_ctx *c, const struct sec *root, st
   OD_TRY(parse_vec3(c, get(&s, "std"), kp(&s, "std", p), R_POS, d->std));
   OD_TRY(as_int32(c, get(&s, "workers"), kp(&s, "workers", p), 1, 256, "a positive integer", &d->workers));
   OD_TRY(as_int32(c, get(&s, "images"), kp(&s, "images", p), 1, 1 << 30, "a positive integer", &d->images));
+  OD_TRY(as_int32(c, get(&s, "mixup_epochs"), kp(&s, "mixup_epochs", p), 0, 1 << 30, "a non-negative integer",
+                  &d->mixup_epochs));
   const cJSON *cl = get(&s, "classes");
   *classes_given = cl != NULL;
   if (cl) {

@@ -57,6 +57,7 @@ struct od_data_cfg {
   int n_classes;
   int workers;                  /* loader threads; default 2 */
   int images;                   /* synthetic: how many images to generate; default 256 */
+  int mixup_epochs;             /* voc/synthetic: mixup while epoch < this; default 250 (the reference reader) */
 };
 
 struct od_train_cfg {

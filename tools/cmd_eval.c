@@ -30,6 +30,7 @@
 #include "tools/commands.h"
 #include "trainer/data.h"
 #include "trainer/detect.h"
+#include "trainer/evaluate.h"
 #include "trainer/resolve.h"
 
 #define EVAL_USAGE                                                                                           \
@@ -53,12 +54,6 @@ struct eval_opts {
   int size, batch, threads;
   bool json;
 };
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int usage_error(const char *msg, const char *arg) {
   fprintf(stderr, "onnx-distill eval: ");
@@ -188,28 +183,14 @@ struct eval_run {
   struct od_model *model;
   struct od_device *dev;
   struct od_pool *pool;
-  struct od_program *prog;
-  struct od_data_eval *data;
-  struct od_map *map;
-  struct od_yolo_cands cands;
-  struct od_tensor *ins;
-  float *input_buf;
-  void *host[EVAL_MAX_OUT];
   FILE *det_file;
 };
 
 static void eval_run_free(struct eval_run *r) {
-  od_yolo_cands_free(&r->cands);
-  od_map_destroy(r->map);
-  od_data_eval_close(r->data);
-  od_program_destroy(r->prog);
   od_pool_destroy(r->pool);
   od_device_close(r->dev);
   od_model_destroy(r->model);
   od_manifest_destroy(r->man);
-  free(r->ins);
-  free(r->input_buf);
-  for (int i = 0; i < EVAL_MAX_OUT; i++) free(r->host[i]);
   if (r->det_file) fclose(r->det_file);
 }
 
@@ -280,7 +261,6 @@ int od_cmd_eval(int argc, char **argv) {
   struct od_err err = {0};
   enum od_status s = OD_OK;
   char *extra = NULL;
-  const struct od_tensor *heads[EVAL_MAX_OUT];
   int head_ids[EVAL_MAX_OUT];
   uint8_t *keep = NULL;
 
@@ -361,32 +341,9 @@ int od_cmd_eval(int argc, char **argv) {
     batch = (int)iv->dims[0];
   }
 
-  /* compile, sliced to the heads */
+  /* evaluate (trainer/evaluate.h: compile sliced to the heads, decode, NMS, mAP) */
   if ((s = od_device_open(o.device, &r.dev, &err)) != OD_OK) goto done;
   if ((s = od_pool_create(o.threads, &r.pool, &err)) != OD_OK) goto done;
-  r.ins = calloc((size_t)g->n_inputs + 1, sizeof *r.ins);
-  r.input_buf = calloc((size_t)batch * 3 * (size_t)size * (size_t)size, sizeof(float));
-  if (!r.ins || !r.input_buf) {
-    s = od_err_set(&err, OD_ERR_OOM, "out of memory for a batch of %d at %dx%d", batch, size, size);
-    goto done;
-  }
-  for (int i = 0; i < g->n_inputs; i++)
-    if (g->inputs[i] == in_id)
-      r.ins[i] = (struct od_tensor){
-          .dtype = OD_DTYPE_FLOAT, .rank = 4, .dims = {batch, 3, size, size}, .data = r.input_buf};
-  struct od_compile_opts copts = {.dev = r.dev, .pool = r.pool, .training = false, .keep = keep};
-  if ((s = od_program_compile(g, r.ins, &copts, &r.prog, &err)) != OD_OK) {
-    od_err_prefix(&err, "%s at %dx%d, batch %d", o.model, size, size, batch);
-    goto done;
-  }
-
-  /* data, metric */
-  if ((s = od_data_open_eval(&r.man->data, size, &r.data, &err)) != OD_OK) goto done;
-  struct od_map_cfg mcfg;
-  od_map_cfg_default(tl->num_classes, &mcfg);
-  if ((s = od_map_create(&mcfg, &r.map, &err)) != OD_OK) goto done;
-  struct od_nms_cfg nms;
-  od_nms_cfg_default(&nms);
   struct det_writer dw = {0};
   if (o.detections) {
     r.det_file = fopen(o.detections, "w");
@@ -396,70 +353,22 @@ int od_cmd_eval(int argc, char **argv) {
     }
     dw.f = r.det_file;
   }
-  int total = od_data_eval_count(r.data);
   if (!o.json)
-    printf("eval: %s, %d images at %dx%d, batch %d, %s, %d thread%s\n", o.model, total, size, size, batch,
-           r.dev->name, od_pool_threads(r.pool), od_pool_threads(r.pool) == 1 ? "" : "s");
+    printf("eval: %s at %dx%d, batch %d, %s, %d thread%s\n", o.model, size, size, batch, r.dev->name,
+           od_pool_threads(r.pool), od_pool_threads(r.pool) == 1 ? "" : "s");
   fflush(stdout);
-  bool tty = isatty(fileno(stderr));
-
-  double t0 = now_s(), net = 0;
-  int64_t done_images = 0;
-  for (;;) {
-    struct od_eval_batch eb;
-    if ((s = od_data_eval_next(r.data, batch, &eb, &err)) != OD_OK) goto done;
-    if (eb.n == 0) break;
-    size_t per_image = (size_t)3 * size * size;
-    memcpy(r.input_buf, eb.images, (size_t)eb.n * per_image * sizeof(float));
-    if (eb.n < batch) /* pad the last batch */
-      memset(r.input_buf + (size_t)eb.n * per_image, 0, (size_t)(batch - eb.n) * per_image * sizeof(float));
-    double t1 = now_s();
-    if ((s = od_program_run(r.prog, r.ins, &err)) != OD_OK) goto done;
-    if (r.dev->ops->sync && (s = r.dev->ops->sync(r.dev, &err)) != OD_OK) goto done;
-    net += now_s() - t1;
-    struct od_tensor host_heads[EVAL_MAX_OUT];
-    for (int i = 0; i < tl->n_outputs; i++) {
-      const struct od_tensor *t = od_program_value(r.prog, head_ids[i]);
-      if (!t) {
-        s = od_err_set(&err, OD_ERR_INTERNAL, "head %d ('%s') not kept after the run", i, g->values[head_ids[i]].name);
-        goto done;
-      }
-      host_heads[i] = *t;
-      if (r.dev->kind != OD_DEVICE_CPU) { /* to host memory */
-        size_t nb = od_tensor_nbytes(t);
-        if (!r.host[i] && !(r.host[i] = malloc(nb ? nb : 1))) {
-          s = od_err_set(&err, OD_ERR_OOM, "out of memory");
-          goto done;
-        }
-        if ((s = r.dev->ops->to_host(r.dev, r.host[i], t->data, nb, &err)) != OD_OK) goto done;
-        host_heads[i].data = r.host[i];
-      }
-      heads[i] = &host_heads[i];
-    }
-    if (r.dev->kind != OD_DEVICE_CPU && r.dev->ops->sync && (s = r.dev->ops->sync(r.dev, &err)) != OD_OK) goto done;
-    if ((s = od_detect_eval_batch(tl, tl->n_outputs, heads, size, size, eb.info, eb.n, &nms, OD_YOLO_CONF_THRESH,
-                                  r.map, &r.cands, o.detections ? write_dets : NULL, &dw, &err)) != OD_OK) {
-      od_err_prefix(&err, "%s", o.model);
-      goto done;
-    }
-    done_images += eb.n;
-    if (tty) fprintf(stderr, "\reval %" PRId64 "/%d images", done_images, total);
-  }
-  double secs = now_s() - t0;
-  if (tty) fprintf(stderr, "\r%*s\r", 40, "");
-
-  double m11, mall;
-  struct od_ap *per = calloc((size_t)tl->num_classes, sizeof *per);
-  if (!per) {
-    s = od_err_set(&err, OD_ERR_OOM, "out of memory");
+  struct od_eval_spec spec = {.g = g, .input = in_id, .heads = head_ids, .tl = tl, .data = &r.man->data,
+                              .size = size, .batch = batch, .dev = r.dev, .pool = r.pool,
+                              .on_dets = o.detections ? write_dets : NULL, .ctx = &dw,
+                              .progress = isatty(fileno(stderr)) != 0};
+  struct od_eval_result res;
+  if ((s = od_evaluate(&spec, &res, &err)) != OD_OK) {
+    od_err_prefix(&err, "%s", o.model);
     goto done;
   }
-  if ((s = od_map_compute(r.map, &m11, &mall, per, &err)) == OD_OK) {
-    struct od_data_stats st;
-    od_data_eval_stats(r.data, &st);
-    print_report(&o, &r, size, batch, done_images, m11, mall, per, secs, net, &st);
-  }
-  free(per);
+  print_report(&o, &r, size, batch, res.images, res.map11, res.map_all, res.per_class, res.seconds, res.net_seconds,
+               &res.stats);
+  od_eval_result_free(&res);
 
 done:
   rc = s == OD_OK ? 0 : od_cmd_fail(&err);

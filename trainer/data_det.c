@@ -54,7 +54,6 @@
 #include "trainer/data_internal.h"
 #include "trainer/synthetic.h"
 
-#define MIXUP_EPOCHS 250  /* TrainReader.mixup_epoch */
 #define SYNTH_SEED 0      /* the in-memory synthetic dataset: make-data's defaults */
 #define SYNTH_SIZE 320
 #define SYNTH_VAL 0.2
@@ -411,7 +410,7 @@ static enum od_status build_sample(struct wctx *c, int64_t step, int i, struct o
   int idx = perm[pos];
   struct od_rng r = od_rng_make(d->seed ^ 0x6175676d656e7421ull, (uint64_t)k);
   OD_TRY(load_good(&d->ds, idx, s, err));
-  if (epoch < MIXUP_EPOCHS && n > 1) {
+  if (epoch < d->cfg.mixup_epochs && n > 1) {
     int partner = perm[(pos + od_rng_int(&r, 1, n)) % n];
     double f = od_rng_beta(&r, 1.5, 1.5);
     f = f < 0 ? 0 : f > 1 ? 1 : f;

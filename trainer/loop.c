@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "trainer/evaluate.h"
 #include "trainer/trainer_internal.h"
 
 static double now_s(void) {
@@ -52,6 +53,40 @@ static void progress(struct od_trainer *t, const struct od_train_io *io, double 
   fflush(io->progress);
 }
 
+/* eval_every: the student's mAP on the val list now; the best so far keeps its own checkpoint
+ * (out_dir/best). Needs a detection task (task_loss) and voc/synthetic data. */
+static enum od_status periodic_eval(struct od_trainer *t, const struct od_train_io *io, FILE *log, struct od_err *err) {
+  const struct od_manifest *m = t->m;
+  od_params_to_graph(&t->params, t->student->graph);
+  int heads[OD_TRAIN_MAX_HEADS];
+  for (int i = 0; i < t->n_heads; i++) heads[i] = t->heads[i].value;
+  struct od_eval_spec spec = {.g = t->student->graph, .input = t->s_input, .heads = heads, .tl = &m->task_loss,
+                              .data = &m->data, .size = t->h, .batch = m->train.batch_size, .dev = t->dev,
+                              .pool = t->pool};
+  struct od_eval_result r;
+  if (od_evaluate(&spec, &r, err) != OD_OK) {
+    od_err_prefix(err, "eval at step %lld", (long long)t->step);
+    return err->status;
+  }
+  bool best = r.map11 > t->best_map;
+  if (best) t->best_map = r.map11;
+  if (log) {
+    fprintf(log, "{\"step\":%lld,\"eval\":{\"map11\":%.6g,\"map_all\":%.6g,\"images\":%lld,\"best\":%s}}\n",
+            (long long)t->step, r.map11, r.map_all, (long long)r.images, best ? "true" : "false");
+    fflush(log);
+  }
+  if (io->progress)
+    fprintf(io->progress, "%seval at step %lld: mAP@0.5 %.2f (11-point), %.2f (all-point)%s\n", io->tty ? "\r\033[K" : "",
+            (long long)t->step, 100 * r.map11, 100 * r.map_all, best ? "  best so far" : "");
+  od_eval_result_free(&r);
+  if (best) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/best", m->train.out_dir);
+    OD_TRY(od_trainer_save(t, dir, err));
+  }
+  return OD_OK;
+}
+
 enum od_status od_trainer_run(struct od_trainer *t, const struct od_train_io *io, struct od_err *err) {
   const struct od_manifest *m = t->m;
   FILE *log = NULL;
@@ -90,6 +125,10 @@ enum od_status od_trainer_run(struct od_trainer *t, const struct od_train_io *io
         last_step = t->step;
       }
       if (log_now || (io->tty && now - last_t > 0.2)) progress(t, io, rate, false);
+    }
+    if (m->train.eval_every > 0 && t->n_heads && (t->step % m->train.eval_every == 0 || t->step == m->train.steps)) {
+      st = periodic_eval(t, io, log, err);
+      if (st != OD_OK) break;
     }
     if (m->train.checkpoint_every > 0 && t->step % m->train.checkpoint_every == 0) {
       st = od_trainer_save(t, m->train.out_dir, err);

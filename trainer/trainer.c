@@ -241,6 +241,7 @@ enum od_status od_trainer_create(const struct od_manifest *m, const char *resume
   struct od_trainer *t = calloc(1, sizeof *t);
   if (!t) return od_err_set(err, OD_ERR_OOM, "out of memory");
   t->m = m;
+  t->best_map = -1;
   enum od_status st = m->teacher_model ? od_model_load(m->teacher_model, &t->teacher, err) : OD_OK;
   if (st == OD_OK) st = od_model_load(m->student_model, &t->student, err);
   if (st == OD_OK) st = od_untie_shared(t->student, m->train.untie_shared, &t->n_untied, err);
@@ -359,7 +360,7 @@ static enum od_status task_loss(struct od_trainer *t, struct size_prog *sp, cons
     dXp[i] = &dX[i];
   }
   double w = t->m->task_loss.weight, value = 0;
-  if (od_yolov3_loss(&t->m->task_loss, t->n_heads, X, b, w, &value, dXp, err) != OD_OK) {
+  if (od_yolov3_loss_pool(&t->m->task_loss, t->n_heads, X, b, w, &value, dXp, t->pool, err) != OD_OK) {
     od_err_prefix(err, "task_loss (yolov3)");
     return err->status;
   }

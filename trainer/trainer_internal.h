@@ -64,6 +64,7 @@ struct od_trainer {
   int64_t step;                       /* steps done */
   double last_loss, last_lr, last_grad_norm;
   int n_untied;                       /* parameters given their own copy (untie.h) */
+  double best_map;                    /* best eval mAP (11-point) so far */
 };
 
 /* The programs for input size h x w (compiled on first use, cached). */

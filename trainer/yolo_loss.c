@@ -3,9 +3,9 @@
  *
  * Source of truth: Paddle's CPU kernel paddle/fluid/operators/detection/yolov3_loss_op.h (the 2.x
  * releases the reference ran on; the same in phi/kernels/cpu/yolo_loss_kernel.cc), with
- * scale_x_y = 1 as in the PaddleDetection YOLOv3 configs. Notation for one output (one scale): map [N, A*(5+C), H, W],
- * input size in_w x in_h pixels (the batch's), anchors (aw, ah) in input pixels, gts (gx, gy, gw, gh)
- * normalised to [0, 1] of the input, with label and mixup score s. BCE(z, p) = max(z, 0) - z p +
+ * scale_x_y = 1 as in the PaddleDetection YOLOv3 configs. Notation for one output (one scale):
+ * map [N, A*(5+C), H, W], input size in_w x in_h pixels (the batch's), anchors (aw, ah) in input
+ * pixels, gts (gx, gy, gw, gh) normalised to [0, 1] of the input, with label and mixup score s. BCE(z, p) = max(z, 0) - z p +
  * log(1 + e^-|z|) (sigmoid cross-entropy with logits); sigma the sigmoid. Per image:
  *
  * 1. Valid gts: gw >= 1e-6 and gh >= 1e-6 (Paddle's LessEqualZero is x < 1e-6), taken in order.
