@@ -158,7 +158,8 @@ static void make_voc(const char *root, int n, int corrupt, int bad_xml) {
 static struct od_data_cfg det_cfg(enum od_data_format fmt, char *root) {
   static char *classes[4];
   for (int i = 0; i < 4; i++) classes[i] = (char *)shape_classes[i];
-  struct od_data_cfg c = {.format = fmt, .root = root, .classes = classes, .n_classes = 4, .workers = 2, .images = 40};
+  struct od_data_cfg c = {.format = fmt, .root = root, .classes = classes, .n_classes = 4, .workers = 2, .images = 40,
+                          .mixup_epochs = 250};
   const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
   memcpy(c.mean, mean, sizeof mean);
   memcpy(c.std, std, sizeof std);
