@@ -812,7 +812,7 @@ static void sink_write(struct file_sink *s, const uint8_t *data, size_t len) {
 
 static void sink_append(ProtobufCBuffer *b, size_t len, const uint8_t *data) {
   struct file_sink *s = (struct file_sink *)b;
-  if (s->err_no) return;
+  if (s->err_no || len == 0) return; /* protobuf-c passes (NULL, 0) for empty bytes fields */
   if (s->len + len > WRITE_BUFFER_BYTES) {
     sink_write(s, s->buf, s->len);
     s->len = 0;

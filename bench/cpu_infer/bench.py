@@ -177,7 +177,8 @@ def main(argv):
     ap.add_argument("--tool", default=os.path.join(ROOT, "build", "onnx-distill"))
     ap.add_argument("--model", required=True)
     ap.add_argument("--sizes", default="320,608")
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--threads", default="1" if os.cpu_count() == 1 else f"1,{os.cpu_count()}",
+                    help="thread counts, comma-separated (default 1 and one per core)")
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5, help="alternate the configurations this many times")
@@ -191,48 +192,48 @@ def main(argv):
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args(argv)
     sizes = [int(s) for s in a.sizes.split(",")]
+    thread_counts = [int(t) for t in a.threads.split(",")]
     m = machine()
     print(f"machine: {m['nproc']} CPUs, {m['cpu']}; threads {a.threads}; onnxruntime {ort.__version__}", flush=True)
-    sess = ort_session(a.model, a.threads)
-    chk = check(a.tool, a.model, sess, sizes[0], a.threads)
+    chk = check(a.tool, a.model, ort_session(a.model, thread_counts[-1]), sizes[0], thread_counts[-1])
     print(f"check at {sizes[0]}: max|ours-ort|/max|ort|: {chk}", flush=True)
 
-    # the configurations: (label, kind, extra env or ORT session)
-    configs = [(f"onnx-distill (OpenBLAS {openblas_core(a.tool, a.threads)})", "ours", {})]
-    for v in a.ours_variant:
-        env = dict(kv.split("=", 1) for kv in v.split(","))
-        configs.append((f"onnx-distill, {v} (OpenBLAS {openblas_core(a.tool, a.threads, env)})", "ours", env))
-    configs.append(("ONNX Runtime (ORT_ENABLE_ALL)", "ort", sess))
-    if a.ort_noopt:
-        configs.append(("ONNX Runtime (ORT_DISABLE_ALL)", "ort", ort_session(a.model, a.threads, optimize=False)))
-    ort_label = configs[[c[1] for c in configs].index("ort")][0]
-
-    results, profiles = {}, []
+    rows, profiles = [], []
     load_before = loadavg()
     per_round = [a.iters // a.rounds + (r < a.iters % a.rounds) for r in range(a.rounds)]
-    for size in sizes:
-        feed = ort_feed(sess, size)
-        times = {c[0]: [] for c in configs}
-        for label, kind, x in configs:
-            if kind == "ort":
-                bench_ort(x, feed, 0, a.warmup)
-        for n in per_round:
+    for threads in thread_counts:
+        # the configurations: (label, kind, extra env or ORT session)
+        configs = [(f"onnx-distill (OpenBLAS {openblas_core(a.tool, threads)})", "ours", {})]
+        for v in a.ours_variant:
+            env = dict(kv.split("=", 1) for kv in v.split(","))
+            configs.append((f"onnx-distill, {v} (OpenBLAS {openblas_core(a.tool, threads, env)})", "ours", env))
+        configs.append(("ONNX Runtime (ORT_ENABLE_ALL)", "ort", ort_session(a.model, threads)))
+        if a.ort_noopt:
+            configs.append(("ONNX Runtime (ORT_DISABLE_ALL)", "ort", ort_session(a.model, threads, optimize=False)))
+        ort_label = configs[[c[1] for c in configs].index("ort")][0]
+        for size in sizes:
+            feed = ort_feed(configs[-1][2], size)
+            times = {c[0]: [] for c in configs}
             for label, kind, x in configs:
-                if n and kind == "ours":
-                    times[label] += bench_ours(a.tool, a.model, size, n, a.warmup, a.threads, extra_env=x)[0]
-                elif n:
-                    times[label] += bench_ort(x, feed, n)
-        for label in times:
-            results[(size, label)] = stats(times[label])
-        ref = results[(size, ort_label)]
-        for label, _, _ in configs:
-            st = results[(size, label)]
-            print(f"{size}x{size} {label}: median {st['median_ms']:.1f} ms, p90 {st['p90_ms']:.1f}, min "
-                  f"{st['min_ms']:.1f}; / ORT {st['median_ms'] / ref['median_ms']:.2f}", flush=True)
-        if not a.no_profile:
-            prof = bench_ours(a.tool, a.model, size, a.profile_iters, 1, a.threads, True)[1]
-            profiles.append((size, prof))
-            print(prof, flush=True)
+                if kind == "ort":
+                    bench_ort(x, feed, 0, a.warmup)
+            for n in per_round:
+                for label, kind, x in configs:
+                    if n and kind == "ours":
+                        times[label] += bench_ours(a.tool, a.model, size, n, a.warmup, threads, extra_env=x)[0]
+                    elif n:
+                        times[label] += bench_ort(x, feed, n)
+            res = {label: stats(t) for label, t in times.items()}
+            ref = res[ort_label]
+            for label, _, _ in configs:
+                st = res[label]
+                rows.append((size, threads, label, st, ref))
+                print(f"{size}x{size} {threads} thr {label}: median {st['median_ms']:.1f} ms, p90 {st['p90_ms']:.1f}, "
+                      f"min {st['min_ms']:.1f}; / ORT {st['median_ms'] / ref['median_ms']:.2f}", flush=True)
+            if not a.no_profile and threads == thread_counts[-1]:
+                prof = bench_ours(a.tool, a.model, size, a.profile_iters, 1, threads, True)[1]
+                profiles.append((size, threads, prof))
+                print(prof, flush=True)
     load_after = loadavg()
     if a.no_write:
         return 0
@@ -242,8 +243,7 @@ def main(argv):
           f"- date: {now}",
           f"- machine: {m['nproc']} CPUs ({m['cpu']}), Linux {m['kernel']}; load average {load_before} before, "
           f"{load_after} after (other processes share these cores: expect noise, compare min and median)",
-          f"- threads: {a.threads} (ours: --threads {a.threads}, OPENBLAS_NUM_THREADS={a.threads}; ORT: "
-          f"intra_op_num_threads {a.threads}, inter_op 1, sequential)",
+          f"- threads: ours --threads T with OPENBLAS_NUM_THREADS=T; ORT intra_op_num_threads T, inter_op 1, sequential",
           f"- model: `{os.path.relpath(a.model, ROOT)}` ({os.path.getsize(a.model) / 1e6:.1f} MB, {a.exporter}; "
           f"Conv + BatchNormalization + Relu/LeakyRelu + Resize + Concat, BN not folded; 6.0 GMACs at 320x320)",
           f"- onnx-distill {git_rev()}, build: {build_flags(a.tool)}; OpenBLAS {openblas_version()}; "
@@ -252,18 +252,15 @@ def main(argv):
           f"configurations (ours: a fresh process per round with {a.warmup} warm-up runs; ORT: {a.warmup} warm-up "
           f"runs per size); median, p90 (nearest rank), min",
           f"- check at {sizes[0]}x{sizes[0]} (ours vs ORT, max|diff| / max|ORT| per output): {chk}", "",
-          "| input | runtime | median (ms) | p90 (ms) | min (ms) | median / ORT | min / ORT |",
-          "|---|---|---|---|---|---|---|"]
-    for size in sizes:
-        ref = results[(size, ort_label)]
-        for label, _, _ in configs:
-            st = results[(size, label)]
-            md.append(f"| 1x3x{size}x{size} | {label} | {st['median_ms']:.1f} | {st['p90_ms']:.1f} | {st['min_ms']:.1f} | "
-                      f"{st['median_ms'] / ref['median_ms']:.2f} | {st['min_ms'] / ref['min_ms']:.2f} |")
-    for size, prof in profiles:
+          "| input | threads | runtime | median (ms) | p90 (ms) | min (ms) | median / ORT | min / ORT |",
+          "|---|---|---|---|---|---|---|---|"]
+    for size, threads, label, st, ref in sorted(rows, key=lambda r: (r[0], r[1])):
+        md.append(f"| 1x3x{size}x{size} | {threads} | {label} | {st['median_ms']:.1f} | {st['p90_ms']:.1f} | "
+                  f"{st['min_ms']:.1f} | {st['median_ms'] / ref['median_ms']:.2f} | {st['min_ms'] / ref['min_ms']:.2f} |")
+    for size, threads, prof in profiles:
         if prof:
-            md += ["", f"## Where our time goes at {size}x{size} (`onnx-distill bench --profile`, default environment)",
-                   "", "```", prof, "```"]
+            md += ["", f"## Where our time goes at {size}x{size}, {threads} threads (`onnx-distill bench --profile`, "
+                   "default environment)", "", "```", prof, "```"]
     with open(a.results, "w") as f:
         f.write("\n".join(md) + "\n")
     print("wrote", a.results)

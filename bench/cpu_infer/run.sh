@@ -3,7 +3,7 @@
 # 320x320 and 608x608, batch 1, onnx-distill vs ONNX Runtime with the same thread count, in one run.
 # Writes bench/cpu_infer/results.md (see bench.py for the method).
 #
-# usage: bench/cpu_infer/run.sh [--threads T] [--iters N] [--rounds R] [--warmup W] [--sizes 320,608] [--no-write]
+# usage: bench/cpu_infer/run.sh [--threads T[,T...]] [--iters N] [--rounds R] [--warmup W] [--sizes 320,608] [--no-write]
 #   Always times ORT with graph optimisations off too; on a CPU with AVX-512 also ours with
 #   OPENBLAS_CORETYPE=SkylakeX (OpenBLAS 0.3.21 does not know AMD family 26 and falls back to Haswell).
 # env:   OD_TOOL        onnx-distill binary (default build/onnx-distill)
