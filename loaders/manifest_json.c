@@ -110,7 +110,7 @@ void od_mf_key_hint(const struct od_mf_schema *top, const struct od_mf_schema *s
     snprintf(out, n, "; it belongs in %s", where);
     return;
   }
-  const char *names[32];
+  const char *names[32] = {0};
   int count = 0;
   for (const struct od_mf_field *f = sc->fields; f->key && count < 32; f++) names[count++] = f->key;
   const char *best = od_mf_closest(key, names, count);

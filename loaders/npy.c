@@ -365,7 +365,7 @@ static void fill_out(const struct npy_info *info, void *data, struct od_host_ten
 /* Parses preamble and header from b (avail bytes of a file of file_size). */
 static enum od_status parse_all(const char *file, const uint8_t *b, size_t avail, uint64_t file_size,
                                 struct npy_info *info, struct od_err *err) {
-  size_t off, len;
+  size_t off = 0, len = 0;
   OD_TRY(parse_preamble(file, b, avail, file_size, &off, &len, err));
   if (avail < off + len) return od_err_set(err, OD_ERR_INTERNAL, "%s: header not read", file);
   memset(info, 0, sizeof *info);

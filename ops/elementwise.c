@@ -412,7 +412,7 @@ enum od_status ew_reduce_grad(struct od_pool *pool, struct od_tensor *dst, const
   struct rg_job j = {.src = src->data, .sdt = src->dtype, .ssz = od_dtype_size(src->dtype), .dst = dst->data,
                      .ddt = dst->dtype, .scale = scale, .n_src = n_src, .n_dst = n_dst, .r_total = 1};
   int64_t ss[OD_MAX_DIMS], ds[OD_MAX_DIMS];
-  bool red[OD_MAX_DIMS];
+  bool red[OD_MAX_DIMS] = {false};
   od_strides(src->rank, src->dims, ss);
   od_broadcast_strides(dst->rank, dst->dims, src->rank, src->dims, ds);
   for (int i = 0; i < src->rank; i++) {

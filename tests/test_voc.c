@@ -119,7 +119,7 @@ static void make_voc(const char *root, int n, int corrupt, int bad_xml) {
     snprintf(p, sizeof p, "%s/JPEGImages/a%d.jpg", root, i);
     if (i == corrupt) {
       write_jpeg(p, w, h);
-      size_t len;
+      size_t len = 0;
       char *b = read_file(p, &len);
       FILE *f = fopen(p, "wb");
       fwrite(b, 1, len / 3, f); /* truncated: "premature end of data" */
@@ -350,7 +350,7 @@ END_TEST
 /* ---- make-data -------------------------------------------------------------------------------------- */
 
 static bool same_file(const char *a, const char *b) {
-  size_t la, lb;
+  size_t la = 0, lb = 0;
   char *x = read_file(a, &la), *y = read_file(b, &lb);
   bool same = x && y && la == lb && !memcmp(x, y, la);
   free(x);

@@ -4,6 +4,8 @@
 #ifndef OD_TOOLS_COMMANDS_H
 #define OD_TOOLS_COMMANDS_H
 
+#include <stdbool.h>
+
 int od_cmd_inspect(int argc, char **argv);
 int od_cmd_export(int argc, char **argv);
 int od_cmd_train(int argc, char **argv);
@@ -12,6 +14,10 @@ int od_cmd_ops(int argc, char **argv);
 int od_cmd_bench(int argc, char **argv);
 int od_cmd_eval(int argc, char **argv);
 int od_cmd_make_data(int argc, char **argv);
+
+/* Re-executes the program once with OpenBLAS's AVX-512 kernels when its dispatcher fell back to
+ * AVX2 on an AVX-512 CPU (tools/blas_tune.c). Returns when nothing needs changing. */
+void od_tool_tune_blas(char **argv);
 
 /* Prints "onnx-distill: <status name>: <message>" to stderr and returns the exit code for err. */
 struct od_err;

@@ -52,6 +52,7 @@ int main(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
+  od_tool_tune_blas(argv);
   for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
     if (!strcmp(argv[1], subcommands[i].name)) return subcommands[i].run(argc - 2, argv + 2);
   fprintf(stderr, "onnx-distill: unknown command '%s'\n", argv[1]);

@@ -230,7 +230,7 @@ def main(argv):
                 rows.append((size, threads, label, st, ref))
                 print(f"{size}x{size} {threads} thr {label}: median {st['median_ms']:.1f} ms, p90 {st['p90_ms']:.1f}, "
                       f"min {st['min_ms']:.1f}; / ORT {st['median_ms'] / ref['median_ms']:.2f}", flush=True)
-            if not a.no_profile and threads == thread_counts[-1]:
+            if not a.no_profile:
                 prof = bench_ours(a.tool, a.model, size, a.profile_iters, 1, threads, True)[1]
                 profiles.append((size, threads, prof))
                 print(prof, flush=True)
