@@ -526,6 +526,9 @@ int od_cmd_run(int argc, char **argv) {
   for (int i = 0; i < g->n_outputs; i++) print_summary(stdout, g->values[g->outputs[i]].name, &outs[i]);
   printf("time: load %.3f ms, compile %.3f ms, run %.3f ms (%s, %d thread%s)\n", t_load - t0, t_compile - t_load,
          t_run - t_compile, dev->name, od_pool_threads(pool), od_pool_threads(pool) == 1 ? "" : "s");
+  printf("memory: %.1f KiB activation arena (planned peak, buffers reused after their last use), %d node%s folded at "
+         "compile time\n", (double)od_program_arena_bytes(prog) / 1024.0, od_program_folded_nodes(prog),
+         od_program_folded_nodes(prog) == 1 ? "" : "s");
   if (o.output_dir) s = write_outputs(g, outs, o.output_dir, &err);
   fflush(stdout);
 
