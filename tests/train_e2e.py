@@ -136,7 +136,17 @@ if log_i:
     check("image-folder loss falls", log_i[-1]["loss"] < log_i[0]["loss"], f"{log_i[0]['loss']} -> {log_i[-1]['loss']}")
     check("skipped files counted in the log", log_i[-1]["skipped_files"] == 1, log_i[-1])
 
-# 8. a bad manifest is a clear usage error
+# 8. freezing by name pattern: matching parameters keep their values, the others train
+r = train("--set", "train.out_dir=run_frozen", "--set", "train.steps=10", "--set", 'train.freeze=["s_c0*", "s_bn0.*"]')
+check("train with freeze exits 0", r.returncode == 0, r.stderr[-1000:])
+fz = os.path.join(TMP, "run_frozen", "student_distilled.onnx")
+if os.path.exists(fz):
+    fzi = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(fz).graph.initializer}
+    ori = {t.name: onnx.numpy_helper.to_array(t) for t in orig.graph.initializer}
+    check("frozen parameters unchanged", all(np.array_equal(fzi[k], ori[k]) for k in ("s_c0.w", "s_bn0.s", "s_bn0.b")))
+    check("other parameters trained", not np.array_equal(fzi["s_c1.w"], ori["s_c1.w"]))
+
+# 9. a bad manifest is a clear usage error
 r = train("--set", "train.batch_size=-3")
 check("bad manifest exits 2 with the JSON path", r.returncode == 2 and "train.batch_size" in r.stderr, r.stderr)
 
