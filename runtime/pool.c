@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cblas.h>
+
 struct od_pool {
   int threads;
   pthread_t *workers;
@@ -66,6 +68,9 @@ enum od_status od_pool_create(int threads, struct od_pool **out, struct od_err *
   struct od_pool *p = calloc(1, sizeof *p);
   if (!p) return od_err_set(err, OD_ERR_OOM, "thread pool: out of memory");
   p->threads = threads;
+  /* The pool's size is the process's compute budget: OpenBLAS (the GEMMs of Conv, Gemm, MatMul)
+   * keeps threads of its own, one per core unless told otherwise. */
+  openblas_set_num_threads(threads);
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->wake, NULL);
   pthread_cond_init(&p->done, NULL);

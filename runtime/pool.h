@@ -9,7 +9,8 @@
 
 struct od_pool;
 
-/* The calling thread plus threads-1 workers; threads <= 0 means one per online CPU. */
+/* The calling thread plus threads-1 workers; threads <= 0 means one per online CPU. Also sets
+ * OpenBLAS's thread count to the same number (its GEMMs run between the pool's loops). */
 enum od_status od_pool_create(int threads, struct od_pool **out, struct od_err *err);
 void od_pool_destroy(struct od_pool *p);
 int od_pool_threads(const struct od_pool *p);
