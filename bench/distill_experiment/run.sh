@@ -3,11 +3,11 @@
 # step budget, the mAP of the teacher; the student trained alone; distilled with the reference
 # method's L2 pairs; with yolo_split (the fine-grained loss, weight 1000 as in distill.py); with
 # yolo_split + FM-NMS. All runs add the student's YOLOv3 loss. Writes results.md beside this file.
-#   STEPS=N (default 1500)   SEED=S (default 0)
+#   STEPS=N (default 4000)   SEED=S (default 0)   REUSE=1: keep runs whose model already exists
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OD=${OD:-build/onnx-distill}
-STEPS=${STEPS:-1500}
+STEPS=${STEPS:-4000}
 SEED=${SEED:-0}
 OUT=out/experiment
 mkdir -p "$OUT"
@@ -19,10 +19,15 @@ map_of() { "$OD" eval "$1" models/demo/pairs.json --json | sed -n 's/.*"map11": 
 run() { # NAME MANIFEST [--set ...]
   local name=$1 manifest=$2; shift 2
   echo "== $name" >&2
+  if [ -n "${REUSE:-}" ] && [ -f "$OUT/$name.onnx" ]; then
+    echo "$name $(map_of "$OUT/$name.onnx") $(cat "$OUT/$name.secs" 2>/dev/null || echo '?')"
+    return
+  fi
   local t0; t0=$(date +%s)
   "$OD" train "$manifest" --set "train.steps=$STEPS" --set "train.seed=$SEED" --set "train.out_dir=../../$OUT/$name" \
     --set "student.export=../../$OUT/$name.onnx" --set train.checkpoint_every=0 "$@" >"$OUT/$name.log" 2>&1
   local secs=$(( $(date +%s) - t0 ))
+  echo "$secs" > "$OUT/$name.secs"
   echo "$name $(map_of "$OUT/$name.onnx") $secs"
 }
 
@@ -33,8 +38,8 @@ rows+=("$(run l2 models/demo/pairs.json)")
 split=(--set pairs[0].loss=yolo_split --set pairs[1].loss=yolo_split --set pairs[2].loss=yolo_split
        --set pairs[0].weight=1000 --set pairs[1].weight=1000 --set pairs[2].weight=1000)
 rows+=("$(run yolo_split models/demo/pairs.json "${split[@]}")")
-rows+=("$(run yolo_split_fmnms models/demo/pairs.json "${split[@]}" --set pairs[0].fm_nms=true
-          --set pairs[1].fm_nms=true --set pairs[2].fm_nms=true)")
+fmnms=(--set pairs[0].fm_nms=true --set pairs[1].fm_nms=true --set pairs[2].fm_nms=true)
+rows+=("$(run yolo_split_fmnms models/demo/pairs.json "${split[@]}" "${fmnms[@]}")")
 
 {
   echo "# Distillation experiment on the synthetic set"
