@@ -59,26 +59,11 @@ struct bench_opts {
   bool profile, json;
 };
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "onnx-distill bench: ");
   fprintf(stderr, fmt, arg);
   fprintf(stderr, "\n" BENCH_USAGE);
   return 2;
-}
-
-static bool parse_int(const char *s, long lo, long hi, int *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (end == s || *end || errno || v < lo || v > hi) return false;
-  *out = (int)v;
-  return true;
 }
 
 /* Returns 0 on success, -1 after --help, else the exit code. */
@@ -109,11 +94,11 @@ static int parse_args(int argc, char **argv, struct bench_opts *o) {
         s->text = spec;
       }
     } else if (!strcmp(a, "--iters")) {
-      if (!has_value || !parse_int(argv[++i], 1, 1000000, &o->iters)) return usage_error("%s", "--iters needs 1..1000000");
+      if (!has_value || !od_arg_int(argv[++i], 1, 1000000, &o->iters)) return usage_error("%s", "--iters needs 1..1000000");
     } else if (!strcmp(a, "--warmup")) {
-      if (!has_value || !parse_int(argv[++i], 0, 1000000, &o->warmup)) return usage_error("%s", "--warmup needs 0..1000000");
+      if (!has_value || !od_arg_int(argv[++i], 0, 1000000, &o->warmup)) return usage_error("%s", "--warmup needs 0..1000000");
     } else if (!strcmp(a, "--threads")) {
-      if (!has_value || !parse_int(argv[++i], 0, 1024, &o->threads))
+      if (!has_value || !od_arg_int(argv[++i], 0, 1024, &o->threads))
         return usage_error("%s", "--threads needs a count (0..1024; 0 = one per core)");
     } else if (!strcmp(a, "--device")) {
       if (!has_value) return usage_error("%s needs cpu, cuda or cuda:N", a);
@@ -295,9 +280,9 @@ static enum od_status run_timed(struct od_program *p, const struct od_tensor *in
   for (int i = 0; i < g->n_nodes; i++) {
     const struct prog_node *pn = &p->nodes[i];
     if (pn->folded || pn->skipped) continue;
-    double t0 = now_ms();
+    double t0 = od_now_ms();
     enum od_status st = od_program_forward_node(p, i, err);
-    node_ms[i] += now_ms() - t0;
+    node_ms[i] += od_now_ms() - t0;
     if (st != OD_OK) return od_program_node_error(pn->node, err);
   }
   return OD_OK;
@@ -420,10 +405,10 @@ int od_cmd_bench(int argc, char **argv) {
     ins[i].data = hosts[i].data;
   }
 
-  double t0 = now_ms();
+  double t0 = od_now_ms();
   struct od_compile_opts copts = {.dev = dev, .pool = pool, .training = false};
   if ((s = od_program_compile(g, ins, &copts, &prog, &err)) != OD_OK) goto done;
-  double compile_ms = now_ms() - t0;
+  double compile_ms = od_now_ms() - t0;
   printf("model %s: %d nodes, %s, %d thread%s\n", o.model, g->n_nodes, dev->name, od_pool_threads(pool),
          od_pool_threads(pool) == 1 ? "" : "s");
   printf("compile: %.3f ms; arena %.2f MiB; %d nodes folded\n", compile_ms,
@@ -431,10 +416,10 @@ int od_cmd_bench(int argc, char **argv) {
   fflush(stdout);
 
   for (int it = 0; it < o.warmup + o.iters; it++) {
-    double a = now_ms();
+    double a = od_now_ms();
     if ((s = od_program_run(prog, ins, &err)) != OD_OK) goto done;
     if (dev->ops->sync && (s = dev->ops->sync(dev, &err)) != OD_OK) goto done;
-    if (it >= o.warmup) times[it - o.warmup] = now_ms() - a;
+    if (it >= o.warmup) times[it - o.warmup] = od_now_ms() - a;
   }
   if (o.json) { /* the raw times, in run order, before summarize sorts them */
     printf("{\"times_ms\": [");

@@ -62,14 +62,6 @@ static int usage_error(const char *msg, const char *arg) {
   return 2;
 }
 
-static bool parse_int(const char *s, long lo, long hi, int *out) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (end == s || *end || v < lo || v > hi) return false;
-  *out = (int)v;
-  return true;
-}
-
 /* 0 ok, -1 help printed, else the exit code */
 static int parse_args(int argc, char **argv, struct eval_opts *o) {
   o->device = "cpu";
@@ -90,11 +82,11 @@ static int parse_args(int argc, char **argv, struct eval_opts *o) {
       if (!has || !argv[i + 1][0]) return usage_error("%s needs a comma-separated list of tensors", a);
       o->outputs = argv[++i];
     } else if (!strcmp(a, "--size")) {
-      if (!has || !parse_int(argv[++i], 1, 16384, &o->size)) return usage_error("%s needs a side in pixels", a);
+      if (!has || !od_arg_int(argv[++i], 1, 16384, &o->size)) return usage_error("%s needs a side in pixels", a);
     } else if (!strcmp(a, "--batch")) {
-      if (!has || !parse_int(argv[++i], 1, 4096, &o->batch)) return usage_error("%s needs a batch size >= 1", a);
+      if (!has || !od_arg_int(argv[++i], 1, 4096, &o->batch)) return usage_error("%s needs a batch size >= 1", a);
     } else if (!strcmp(a, "--threads")) {
-      if (!has || !parse_int(argv[++i], 0, 4096, &o->threads)) return usage_error("%s needs a thread count", a);
+      if (!has || !od_arg_int(argv[++i], 0, 4096, &o->threads)) return usage_error("%s needs a thread count", a);
     } else if (!strcmp(a, "--device")) {
       if (!has) return usage_error("%s needs cpu, cuda or cuda:N", a);
       o->device = argv[++i];

@@ -56,12 +56,6 @@ struct run_opts {
   float mean[3], std[3];
 };
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* ---- argument parsing ------------------------------------------------------------------------ */
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -87,15 +81,6 @@ static bool parse_triple(const char *s, float *v) {
     s = end + 1;
   }
   return *end == '\0';
-}
-
-static bool parse_int(const char *s, long lo, long hi, int *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (end == s || *end || errno || v < lo || v > hi) return false;
-  *out = (int)v;
-  return true;
 }
 
 /* Returns 0 on success, else the exit code. */
@@ -124,7 +109,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o) {
         in->file = spec;
       }
     } else if (!strcmp(a, "--size")) {
-      if (!has_value || !parse_int(argv[++i], 1, 16384, &o->size))
+      if (!has_value || !od_arg_int(argv[++i], 1, 16384, &o->size))
         return usage_error("--size needs a side in pixels (1..16384)%s", "");
     } else if (!strcmp(a, "--mean") || !strcmp(a, "--std")) {
       bool mean = !strcmp(a, "--mean");
@@ -140,7 +125,7 @@ static int parse_args(int argc, char **argv, struct run_opts *o) {
       if (!has_value) return usage_error("%s needs cpu, cuda or cuda:N", a);
       o->device = argv[++i];
     } else if (!strcmp(a, "--threads")) {
-      if (!has_value || !parse_int(argv[++i], 0, 1024, &o->threads))
+      if (!has_value || !od_arg_int(argv[++i], 0, 1024, &o->threads))
         return usage_error("--threads needs a count (0..1024; 0 = one per core)%s", "");
     } else if (a[0] == '-' && a[1]) {
       return usage_error("unknown option '%s'", a);
@@ -463,7 +448,7 @@ int od_cmd_run(int argc, char **argv) {
   const struct od_graph *g = NULL;
   bool list_inputs = false;
 
-  double t0 = now_ms();
+  double t0 = od_now_ms();
   if ((s = od_model_load(o.model, &m, &err)) != OD_OK) goto done;
   g = m->graph;
   for (int i = 0; i < g->n_inputs; i++) {
@@ -475,7 +460,7 @@ int od_cmd_run(int argc, char **argv) {
     }
   }
   if ((s = gather_inputs(m, &o, &list_inputs, &err)) != OD_OK) goto done;
-  double t_load = now_ms();
+  double t_load = od_now_ms();
 
   if ((s = od_device_open(o.device, &dev, &err)) != OD_OK) goto done;
   if ((s = od_pool_create(o.threads, &pool, &err)) != OD_OK) goto done;
@@ -497,10 +482,10 @@ int od_cmd_run(int argc, char **argv) {
       }
   struct od_compile_opts copts = {.dev = dev, .pool = pool, .training = false};
   if ((s = od_program_compile(g, ins, &copts, &prog, &err)) != OD_OK) goto done;
-  double t_compile = now_ms();
+  double t_compile = od_now_ms();
   if ((s = od_program_run(prog, ins, &err)) != OD_OK) goto done;
   if (dev->ops->sync && (s = dev->ops->sync(dev, &err)) != OD_OK) goto done;
-  double t_run = now_ms();
+  double t_run = od_now_ms();
 
   /* outputs to host memory (they already are on the CPU device) */
   for (int i = 0; i < g->n_outputs; i++) {

@@ -19,6 +19,12 @@ int od_cmd_make_data(int argc, char **argv);
  * AVX2 on an AVX-512 CPU (tools/blas_tune.c). Returns when nothing needs changing. */
 void od_tool_tune_blas(char **argv);
 
+/* Parses a base-10 integer in [lo, hi] (whole string); false otherwise. */
+bool od_arg_int(const char *s, long lo, long hi, int *out);
+
+/* Monotonic clock in milliseconds, for timings the commands print. */
+double od_now_ms(void);
+
 /* Prints "onnx-distill: <status name>: <message>" to stderr and returns the exit code for err. */
 struct od_err;
 int od_cmd_fail(const struct od_err *err);

@@ -1,5 +1,8 @@
 /* tools/onnx-distill.c: the command-line program. Dispatches to the subcommands in cmd_*.c. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include "runtime/status.h"
@@ -36,6 +39,21 @@ static void usage(FILE *f) {
   for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
     fprintf(f, "  %s\n", subcommands[i].usage);
   fprintf(f, "\nexit codes: 0 ok, 1 runtime failure, 2 bad usage or bad input\n");
+}
+
+bool od_arg_int(const char *s, long lo, long hi, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (end == s || *end || errno || v < lo || v > hi) return false;
+  *out = (int)v;
+  return true;
+}
+
+double od_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 int od_cmd_fail(const struct od_err *err) {
