@@ -7,7 +7,7 @@
 #   DEMO_STEPS=N   training steps (default: models/demo/pairs.json's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/setup-deps.sh
+bash tools/setup-deps.sh --build-only
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 OD=build/onnx-distill

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs what onnx-distill needs to build and test, on Debian 12 as root (idempotent):
 # Debian packages for the build, and a Python venv (.venv, git-ignored) with the reference
-# packages the tests compare against (onnx, onnxruntime, numpy). The runtime itself needs no Python.
+# packages the tests compare against (onnx, onnxruntime, numpy, Pillow). The runtime itself needs
+# no Python.
+#   --build-only   only the Debian packages the build needs, no venv (what tools/demo.sh uses)
 set -euo pipefail
+build_only=false
+[ "${1:-}" = "--build-only" ] && build_only=true
 cd "$(dirname "$0")/.."
 
 pkgs=(build-essential cmake pkg-config git protobuf-c-compiler libprotobuf-c-dev libonnx-dev check
@@ -22,6 +26,8 @@ fi
 if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
   echo "setup-deps: nvcc is at /usr/local/cuda/bin; CMake finds it there"
 fi
+
+if $build_only; then exit 0; fi
 
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
