@@ -6,6 +6,14 @@
 
 #include "runtime/program.h"
 
+#include <time.h>
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 #define MAX_NODE_IO 64
 
 enum od_status od_program_infer_node(struct od_program *p, int i, bool *needs_values, struct od_err *err) {
@@ -94,8 +102,10 @@ enum od_status od_program_run(struct od_program *p, const struct od_tensor *inpu
   for (int i = 0; i < g->n_nodes; i++) {
     const struct prog_node *pn = &p->nodes[i];
     if (pn->folded || pn->skipped) continue;
+    double t0 = p->profile_ms ? now_ms() : 0;
     enum od_status st = pn->dynamic ? shape_dynamic(p, i, err) : OD_OK;
     if (st == OD_OK) st = od_program_forward_node(p, i, err);
+    if (p->profile_ms) p->profile_ms[i] += now_ms() - t0;
     if (st != OD_OK) return od_program_node_error(pn->node, err);
   }
   return OD_OK;
@@ -112,6 +122,19 @@ const struct od_tensor *od_program_value(const struct od_program *p, int value_i
   if (s->kind == SLOT_UNUSED) return NULL;
   if (s->kind == SLOT_ARENA && s->last_use < p->g->n_nodes) return NULL; /* memory reused */
   return &s->t;
+}
+
+void od_program_profile(struct od_program *p, double *node_ms) { p->profile_ms = node_ms; }
+
+bool od_program_node_runs(const struct od_program *p, int node) {
+  return node >= 0 && node < p->g->n_nodes && !p->nodes[node].folded && !p->nodes[node].skipped;
+}
+
+bool od_program_shape(const struct od_program *p, int value_id, struct od_tensor *out) {
+  if (value_id < 0 || value_id >= p->g->n_values || p->slots[value_id].kind == SLOT_UNUSED) return false;
+  *out = p->slots[value_id].t;
+  out->data = NULL;
+  return true;
 }
 
 size_t od_program_arena_bytes(const struct od_program *p) { return p ? p->arena_bytes : 0; }

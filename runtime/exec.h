@@ -85,6 +85,17 @@ const struct od_tensor *od_program_value(const struct od_program *p, int value_i
 
 /* Planned bytes of the activation arena (the peak), and how many nodes were folded at compile time. */
 size_t od_program_arena_bytes(const struct od_program *p);
+
+/* Profiling: with node_ms non-NULL (one double per graph node, caller-owned), every later
+ * od_program_run adds each node's wall time in milliseconds to node_ms[node]; NULL turns it off. */
+void od_program_profile(struct od_program *p, double *node_ms);
+
+/* Whether node i runs (it was neither folded at compile time nor sliced away). */
+bool od_program_node_runs(const struct od_program *p, int node);
+
+/* The dtype and shape of value v as compiled or last run (data NULL); false when v is not part of
+ * the program. Unlike od_program_value it answers for values whose memory was reused. */
+bool od_program_shape(const struct od_program *p, int value_id, struct od_tensor *out);
 int od_program_folded_nodes(const struct od_program *p);
 
 void od_program_destroy(struct od_program *p);

@@ -52,6 +52,7 @@ struct od_program {
   uint8_t *grad_arena;     /* internal gradient buffers (one per requires_grad value) */
   size_t grad_bytes;
   int folded;
+  double *profile_ms;      /* od_program_profile: per-node wall time accumulated by runs, or NULL */
 };
 
 /* Prefixes err with the node ("node 'conv1' (Conv-11)") and returns its status. */

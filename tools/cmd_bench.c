@@ -7,11 +7,9 @@
  * timed alone with CLOCK_MONOTONIC. Reported: min, median (mean of the two middle values for even
  * N), p90 (nearest rank: the ceil(0.9 N)-th smallest), mean and max, in milliseconds.
  *
- * --profile runs N more iterations node by node and prints where the time goes, per op type and the
- * slowest nodes. It needs the CPU device and a program without run-time-shaped nodes (NonZero,
- * NonMaxSuppression, ... and what follows them): that loop is a copy of od_program_run's (runtime/
- * exec.c) for that case, reading the program's internals (runtime/program.h) from here. OpenBLAS
- * keeps its own threads: set OPENBLAS_NUM_THREADS to match --threads (bench/cpu_infer/run.sh does). */
+ * --profile runs N more iterations with the executor's per-node timing on (od_program_profile) and
+ * prints where the time goes, per op type and the slowest nodes. The pool sets OpenBLAS's thread
+ * count to --threads. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -27,7 +25,6 @@
 #include "runtime/dtype.h"
 #include "runtime/exec.h"
 #include "runtime/pool.h"
-#include "runtime/program.h"
 #include "runtime/tensor.h"
 #include "tools/commands.h"
 
@@ -257,11 +254,12 @@ struct op_total {
 
 static void op_key(const struct od_program *p, const struct od_node *n, char *key, size_t size) {
   snprintf(key, size, "%s", n->op_type);
-  if (strcmp(n->op_type, "Conv") || n->n_inputs < 2 || n->inputs[0] < 0 || n->inputs[1] < 0) return;
-  const struct od_tensor *x = &p->slots[n->inputs[0]].t, *w = &p->slots[n->inputs[1]].t;
-  if (w->rank != 4 || x->rank != 4) return;
-  bool dw = w->dims[1] == 1 && x->dims[1] > 1;
-  snprintf(key, size, "Conv %s%" PRId64 "x%" PRId64, dw ? "depthwise " : "", w->dims[2], w->dims[3]);
+  struct od_tensor x, w;
+  if (strcmp(n->op_type, "Conv") || n->n_inputs < 2 || !od_program_shape(p, n->inputs[0], &x) ||
+      !od_program_shape(p, n->inputs[1], &w) || w.rank != 4 || x.rank != 4)
+    return;
+  bool dw = w.dims[1] == 1 && x.dims[1] > 1;
+  snprintf(key, size, "Conv %s%" PRId64 "x%" PRId64, dw ? "depthwise " : "", w.dims[2], w.dims[3]);
 }
 
 static int cmp_total(const void *a, const void *b) {
@@ -269,37 +267,8 @@ static int cmp_total(const void *a, const void *b) {
   return x > y ? -1 : x < y;
 }
 
-/* od_program_run for programs without run-time-shaped nodes, timing each node into node_ms. */
-static enum od_status run_timed(struct od_program *p, const struct od_tensor *inputs, double *node_ms,
-                                struct od_err *err) {
-  const struct od_graph *g = p->g;
-  for (int i = 0; i < g->n_inputs; i++) {
-    struct slot *s = &p->slots[g->inputs[i]];
-    if (s->kind != SLOT_UNUSED) s->t.data = inputs[i].data;
-  }
-  for (int i = 0; i < g->n_nodes; i++) {
-    const struct prog_node *pn = &p->nodes[i];
-    if (pn->folded || pn->skipped) continue;
-    double t0 = od_now_ms();
-    enum od_status st = od_program_forward_node(p, i, err);
-    node_ms[i] += od_now_ms() - t0;
-    if (st != OD_OK) return od_program_node_error(pn->node, err);
-  }
-  return OD_OK;
-}
-
-static enum od_status profile(struct od_program *p, const struct od_tensor *inputs, int iters, double run_median,
-                              struct od_err *err) {
-  const struct od_graph *g = p->g;
-  if (p->dev->kind != OD_DEVICE_CPU) {
-    printf("profile: only on the CPU device\n");
-    return OD_OK;
-  }
-  for (int i = 0; i < g->n_nodes; i++)
-    if (p->nodes[i].dynamic && !p->nodes[i].folded && !p->nodes[i].skipped) {
-      printf("profile: not available: node %d (%s) is shaped at run time\n", i, g->nodes[i].op_type);
-      return OD_OK;
-    }
+static enum od_status profile(struct od_program *p, const struct od_graph *g, const struct od_tensor *inputs,
+                              int iters, double run_median, struct od_err *err) {
   double *node_ms = calloc((size_t)g->n_nodes + 1, sizeof *node_ms);
   struct op_total *tot = calloc((size_t)g->n_nodes + 1, sizeof *tot);
   int *order = calloc((size_t)g->n_nodes + 1, sizeof *order);
@@ -309,10 +278,12 @@ static enum od_status profile(struct od_program *p, const struct od_tensor *inpu
   }
   enum od_status s = OD_OK;
   double sum = 0;
-  for (int it = 0; it < iters && s == OD_OK; it++) s = run_timed(p, inputs, node_ms, err);
+  od_program_profile(p, node_ms);
+  for (int it = 0; it < iters && s == OD_OK; it++) s = od_program_run(p, inputs, err);
+  od_program_profile(p, NULL);
   int n_tot = 0, n_run = 0;
   for (int i = 0; s == OD_OK && i < g->n_nodes; i++) {
-    if (p->nodes[i].folded || p->nodes[i].skipped) continue;
+    if (!od_program_node_runs(p, i)) continue;
     node_ms[i] /= iters;
     sum += node_ms[i];
     order[n_run++] = i;
@@ -342,19 +313,15 @@ static enum od_status profile(struct od_program *p, const struct od_tensor *inpu
       order[best] = tmp;
       const struct od_node *n = &g->nodes[order[r]];
       char in_shape[96] = "", w_shape[96] = "", out_shape[96] = "";
-      if (n->n_inputs > 0 && n->inputs[0] >= 0) {
-        const struct od_tensor *t = &p->slots[n->inputs[0]].t;
-        od_shape_str(t->rank, t->dims, in_shape, sizeof in_shape);
-      }
-      if (n->n_inputs > 1 && n->inputs[1] >= 0 && p->slots[n->inputs[1]].kind == SLOT_PARAM) { /* weights */
-        const struct od_tensor *t = &p->slots[n->inputs[1]].t;
+      struct od_tensor t;
+      if (n->n_inputs > 0 && od_program_shape(p, n->inputs[0], &t)) od_shape_str(t.rank, t.dims, in_shape, sizeof in_shape);
+      if (n->n_inputs > 1 && n->inputs[1] >= 0 && (g->values[n->inputs[1]].kind == OD_VALUE_INITIALIZER ||
+                                                   g->values[n->inputs[1]].kind == OD_VALUE_CONSTANT) &&
+          od_program_shape(p, n->inputs[1], &t)) { /* weights */
         w_shape[0] = 'w';
-        od_shape_str(t->rank, t->dims, w_shape + 1, sizeof w_shape - 1);
+        od_shape_str(t.rank, t.dims, w_shape + 1, sizeof w_shape - 1);
       }
-      if (n->n_outputs > 0 && n->outputs[0] >= 0) {
-        const struct od_tensor *t = &p->slots[n->outputs[0]].t;
-        od_shape_str(t->rank, t->dims, out_shape, sizeof out_shape);
-      }
+      if (n->n_outputs > 0 && od_program_shape(p, n->outputs[0], &t)) od_shape_str(t.rank, t.dims, out_shape, sizeof out_shape);
       printf("  %9.3f ms  %-12s %s %s -> %s  %s\n", node_ms[order[r]], n->op_type, in_shape, w_shape, out_shape,
              n->name && *n->name ? n->name : "(unnamed)");
     }
@@ -436,7 +403,7 @@ int od_cmd_bench(int argc, char **argv) {
            o.model, dev->name, od_pool_threads(pool), o.iters, o.warmup, compile_ms, od_program_arena_bytes(prog),
            st.median, st.p90, st.min, st.mean, st.max);
   fflush(stdout);
-  if (o.profile) s = profile(prog, ins, o.iters, st.median, &err);
+  if (o.profile) s = profile(prog, g, ins, o.iters, st.median, &err);
   fflush(stdout);
 
 done:
