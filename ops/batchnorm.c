@@ -29,14 +29,9 @@
 #include <stdlib.h>
 
 #include "ops/attr.h"
+#include "ops/batchnorm.h"
 #include "ops/op.h"
 #include "runtime/pool.h"
-
-struct bn_attrs {
-  float epsilon, momentum;
-  bool training_mode;  /* attribute (opset >= 14) */
-  bool spatial;        /* opset < 9 */
-};
 
 static enum od_status bn_parse(const struct od_node *node, void *attrs, struct od_err *err) {
   struct bn_attrs *a = attrs;
@@ -333,8 +328,8 @@ const struct od_op_kernels od_kernels_batchnorm = {
     .attrs_size = sizeof(struct bn_attrs),
     .parse = bn_parse,
     .infer = bn_infer,
-    .forward = {[OD_DEVICE_CPU] = bn_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = bn_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = bn_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_batchnorm_fwd)},
+    .backward = {[OD_DEVICE_CPU] = bn_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_batchnorm_bwd)},
     .no_grad_inputs = 1u << 3 | 1u << 4, /* mean, var: state */
     .dtypes = "float, double",
 };

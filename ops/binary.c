@@ -43,6 +43,7 @@
 
 #include "ops/attr.h"
 #include "ops/elementwise.h"
+#include "ops/ew_attrs.h" /* od_binary_b_view (for ops/binary.cu) */
 #include "ops/op.h"
 
 /* ---- arithmetic and comparison loops ----------------------------------------------------------- */
@@ -184,6 +185,10 @@ static enum od_status binary_b_view(const struct binary_attrs *a, int64_t opset,
   Bv->rank = A->rank;
   for (int i = 0; i < A->rank; i++) Bv->dims[i] = i >= axis && i < axis + B->rank ? B->dims[i - axis] : 1;
   return OD_OK;
+}
+
+enum od_status od_binary_b_view(const struct od_kernel_ctx *ctx, struct od_tensor *Bv) {
+  return binary_b_view(ctx->attrs, ctx->node->opset, ctx->in[0], ctx->in[1], Bv, ctx->err);
 }
 
 static bool pow_base_ok(int dt) {
@@ -393,23 +398,30 @@ static enum od_status binary_backward_cpu(struct od_kernel_ctx *ctx) {
 }
 
 #define NUM_DTYPES "float, double, float16, bfloat16, int8..int64, uint8..uint64"
-#define BINARY_KERNELS(sym, dtype_list, bwd)                                                        \
+#define BINARY_KERNELS(sym, dtype_list, bwd, cuda_fwd, cuda_bwd)                                    \
   const struct od_op_kernels od_kernels_##sym = {.attrs_size = sizeof(struct binary_attrs),         \
                                                  .parse = binary_parse,                             \
                                                  .infer = binary_infer,                             \
-                                                 .forward = {[OD_DEVICE_CPU] = binary_forward_cpu}, \
-                                                 .backward = {[OD_DEVICE_CPU] = bwd},               \
+                                                 .forward = {[OD_DEVICE_CPU] = binary_forward_cpu,  \
+                                                             [OD_DEVICE_CUDA] = cuda_fwd},          \
+                                                 .backward = {[OD_DEVICE_CPU] = bwd, [OD_DEVICE_CUDA] = cuda_bwd}, \
                                                  .flags = OD_OP_FOLDABLE,                           \
                                                  .dtypes = dtype_list};
 
-BINARY_KERNELS(add, NUM_DTYPES, binary_backward_cpu)
-BINARY_KERNELS(sub, NUM_DTYPES, binary_backward_cpu)
-BINARY_KERNELS(mul, NUM_DTYPES, binary_backward_cpu)
-BINARY_KERNELS(div, NUM_DTYPES, binary_backward_cpu)
-BINARY_KERNELS(pow, "base: float, double, float16, bfloat16, int32, int64; exponent: any numeric", binary_backward_cpu)
-BINARY_KERNELS(equal, NUM_DTYPES ", bool", NULL)
-BINARY_KERNELS(greater, NUM_DTYPES, NULL)
-BINARY_KERNELS(less, NUM_DTYPES, NULL)
-BINARY_KERNELS(greater_or_equal, NUM_DTYPES, NULL)
-BINARY_KERNELS(less_or_equal, NUM_DTYPES, NULL)
-BINARY_KERNELS(prelu, "float, double, float16, bfloat16, int32, int64, uint32, uint64", binary_backward_cpu)
+BINARY_KERNELS(add, NUM_DTYPES, binary_backward_cpu,
+               OD_CUDA_KERNEL(od_cuda_add_fwd), OD_CUDA_KERNEL(od_cuda_add_bwd))
+BINARY_KERNELS(sub, NUM_DTYPES, binary_backward_cpu,
+               OD_CUDA_KERNEL(od_cuda_sub_fwd), OD_CUDA_KERNEL(od_cuda_sub_bwd))
+BINARY_KERNELS(mul, NUM_DTYPES, binary_backward_cpu,
+               OD_CUDA_KERNEL(od_cuda_mul_fwd), OD_CUDA_KERNEL(od_cuda_mul_bwd))
+BINARY_KERNELS(div, NUM_DTYPES, binary_backward_cpu,
+               OD_CUDA_KERNEL(od_cuda_div_fwd), OD_CUDA_KERNEL(od_cuda_div_bwd))
+BINARY_KERNELS(pow, "base: float, double, float16, bfloat16, int32, int64; exponent: any numeric", binary_backward_cpu,
+               OD_CUDA_KERNEL(od_cuda_pow_fwd), OD_CUDA_KERNEL(od_cuda_pow_bwd))
+BINARY_KERNELS(equal, NUM_DTYPES ", bool", NULL, NULL, NULL) /* bool output: CPU */
+BINARY_KERNELS(greater, NUM_DTYPES, NULL, NULL, NULL) /* bool output: CPU */
+BINARY_KERNELS(less, NUM_DTYPES, NULL, NULL, NULL) /* bool output: CPU */
+BINARY_KERNELS(greater_or_equal, NUM_DTYPES, NULL, NULL, NULL) /* bool output: CPU */
+BINARY_KERNELS(less_or_equal, NUM_DTYPES, NULL, NULL, NULL) /* bool output: CPU */
+BINARY_KERNELS(prelu, "float, double, float16, bfloat16, int32, int64, uint32, uint64", binary_backward_cpu,
+               OD_CUDA_KERNEL(od_cuda_prelu_fwd), OD_CUDA_KERNEL(od_cuda_prelu_bwd))

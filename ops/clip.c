@@ -28,13 +28,8 @@
 
 #include "ops/attr.h"
 #include "ops/elementwise.h"
+#include "ops/ew_attrs.h" /* struct clip_attrs (read by ops/clip.cu too) */
 #include "ops/op.h"
-
-struct clip_attrs {
-  bool legacy;             /* opset < 11: bounds from attributes */
-  bool has_min, has_max;
-  float min, max;
-};
 
 /* Bounds in the loop's element type (raw bytes, read with memcpy as T). */
 struct clip_params {
@@ -174,8 +169,10 @@ static enum od_status clip_backward_cpu(struct od_kernel_ctx *ctx) {
 const struct od_op_kernels od_kernels_clip = {.attrs_size = sizeof(struct clip_attrs),
                                               .parse = clip_parse,
                                               .infer = clip_infer,
-                                              .forward = {[OD_DEVICE_CPU] = clip_forward_cpu},
-                                              .backward = {[OD_DEVICE_CPU] = clip_backward_cpu},
+                                              .forward = {[OD_DEVICE_CPU] = clip_forward_cpu,
+                                                          [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_clip_fwd)},
+                                              .backward = {[OD_DEVICE_CPU] = clip_backward_cpu,
+                                                           [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_clip_bwd)},
                                               .no_grad_inputs = 0x6u, /* min, max: thresholds */
                                               .flags = OD_OP_FOLDABLE,
                                               .dtypes = "float, double, float16, bfloat16, int8..int64, uint8..uint64"};

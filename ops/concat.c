@@ -8,13 +8,10 @@
 #include <string.h>
 
 #include "ops/attr.h"
+#include "ops/concat.h"
 #include "ops/op.h"
 #include "ops/transpose.h"
 #include "runtime/pool.h"
-
-struct concat_attrs {
-  int64_t axis;
-};
 
 static enum od_status concat_parse(const struct od_node *node, void *attrs, struct od_err *err) {
   struct concat_attrs *a = attrs;
@@ -116,8 +113,8 @@ const struct od_op_kernels od_kernels_concat = {
     .attrs_size = sizeof(struct concat_attrs),
     .parse = concat_parse,
     .infer = concat_infer,
-    .forward = {[OD_DEVICE_CPU] = concat_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = concat_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = concat_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_concat_fwd)},
+    .backward = {[OD_DEVICE_CPU] = concat_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_concat_bwd)},
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",
 };

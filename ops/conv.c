@@ -428,7 +428,7 @@ const struct od_op_kernels od_kernels_conv = {
     .attrs_size = sizeof(struct od_conv_attrs),
     .parse = conv_parse,
     .infer = conv_infer,
-    .forward = {[OD_DEVICE_CPU] = conv_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = conv_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = conv_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_conv_fwd)},
+    .backward = {[OD_DEVICE_CPU] = conv_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_conv_bwd)},
     .dtypes = "float, double",
 };

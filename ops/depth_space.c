@@ -13,13 +13,9 @@
 #include <string.h>
 
 #include "ops/attr.h"
+#include "ops/depth_space.h"
 #include "ops/op.h"
 #include "ops/transpose.h"
-
-struct depth_space_attrs {
-  int64_t blocksize;
-  bool crd; /* DepthToSpace mode CRD */
-};
 
 static enum od_status depth_space_parse(const struct od_node *node, void *attrs, struct od_err *err) {
   struct depth_space_attrs *a = attrs;
@@ -152,8 +148,8 @@ const struct od_op_kernels od_kernels_depth_to_space = {
     .attrs_size = sizeof(struct depth_space_attrs),
     .parse = depth_space_parse,
     .infer = depth_to_space_infer,
-    .forward = {[OD_DEVICE_CPU] = depth_to_space_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = depth_space_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = depth_to_space_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_depth_space_fwd)},
+    .backward = {[OD_DEVICE_CPU] = depth_space_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_depth_space_bwd)},
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",
 };
@@ -162,8 +158,8 @@ const struct od_op_kernels od_kernels_space_to_depth = {
     .attrs_size = sizeof(struct depth_space_attrs),
     .parse = depth_space_parse,
     .infer = space_to_depth_infer,
-    .forward = {[OD_DEVICE_CPU] = space_to_depth_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = depth_space_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = space_to_depth_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_depth_space_fwd)},
+    .backward = {[OD_DEVICE_CPU] = depth_space_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_depth_space_bwd)},
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",
 };

@@ -57,8 +57,8 @@ static enum od_status expand_backward_cpu(struct od_kernel_ctx *ctx) {
 
 const struct od_op_kernels od_kernels_expand = {
     .infer = expand_infer,
-    .forward = {[OD_DEVICE_CPU] = expand_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = expand_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = expand_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_expand_fwd)},
+    .backward = {[OD_DEVICE_CPU] = expand_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_expand_bwd)},
     .no_grad_inputs = 1u << 1,
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",

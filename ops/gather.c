@@ -11,12 +11,9 @@
 #include <string.h>
 
 #include "ops/attr.h"
+#include "ops/gather.h"
 #include "ops/op.h"
 #include "runtime/pool.h"
-
-struct gather_attrs {
-  int64_t axis;
-};
 
 static enum od_status gather_parse(const struct od_node *node, void *attrs, struct od_err *err) {
   struct gather_attrs *a = attrs;
@@ -162,8 +159,8 @@ const struct od_op_kernels od_kernels_gather = {
     .attrs_size = sizeof(struct gather_attrs),
     .parse = gather_parse,
     .infer = gather_infer,
-    .forward = {[OD_DEVICE_CPU] = gather_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = gather_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = gather_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_gather_fwd)},
+    .backward = {[OD_DEVICE_CPU] = gather_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_gather_bwd)},
     .no_grad_inputs = 1u << 1,
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool (indices int32, int64)",

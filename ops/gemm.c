@@ -17,13 +17,9 @@
 #include <string.h>
 
 #include "ops/attr.h"
+#include "ops/gemm.h"
 #include "ops/im2col.h"
 #include "ops/op.h"
-
-struct gemm_attrs {
-  float alpha, beta;
-  bool trans_a, trans_b;
-};
 
 static enum od_status gemm_parse(const struct od_node *node, void *attrs, struct od_err *err) {
   struct gemm_attrs *a = attrs;
@@ -169,7 +165,7 @@ const struct od_op_kernels od_kernels_gemm = {
     .attrs_size = sizeof(struct gemm_attrs),
     .parse = gemm_parse,
     .infer = gemm_infer,
-    .forward = {[OD_DEVICE_CPU] = gemm_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = gemm_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = gemm_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_gemm_fwd)},
+    .backward = {[OD_DEVICE_CPU] = gemm_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_gemm_bwd)},
     .dtypes = "float, double, int32, int64, uint32, uint64",
 };

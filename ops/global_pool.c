@@ -6,12 +6,9 @@
  * Spec: https://onnx.ai/onnx/operators/onnx__GlobalAveragePool.html, onnx__GlobalMaxPool.html */
 #include <math.h>
 
+#include "ops/global_pool.h"
 #include "ops/op.h"
 #include "runtime/pool.h"
-
-struct global_pool_attrs {
-  bool is_max;
-};
 
 static enum od_status global_maxpool_parse(const struct od_node *node, void *attrs, struct od_err *err) {
   ((struct global_pool_attrs *)attrs)->is_max = true;
@@ -126,8 +123,8 @@ const struct od_op_kernels od_kernels_global_maxpool = {
     .attrs_size = sizeof(struct global_pool_attrs),
     .parse = global_maxpool_parse,
     .infer = global_pool_infer,
-    .forward = {[OD_DEVICE_CPU] = global_pool_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = global_pool_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = global_pool_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_global_pool_fwd)},
+    .backward = {[OD_DEVICE_CPU] = global_pool_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_global_pool_bwd)},
     .dtypes = "float, double",
 };
 
@@ -135,7 +132,7 @@ const struct od_op_kernels od_kernels_global_averagepool = {
     .attrs_size = sizeof(struct global_pool_attrs),
     .parse = global_avgpool_parse,
     .infer = global_pool_infer,
-    .forward = {[OD_DEVICE_CPU] = global_pool_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = global_pool_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = global_pool_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_global_pool_fwd)},
+    .backward = {[OD_DEVICE_CPU] = global_pool_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_global_pool_bwd)},
     .dtypes = "float, double",
 };

@@ -173,7 +173,7 @@ static enum od_status matmul_backward_cpu(struct od_kernel_ctx *ctx) {
 const struct od_op_kernels od_kernels_matmul = {
     .parse = NULL,
     .infer = matmul_infer,
-    .forward = {[OD_DEVICE_CPU] = matmul_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = matmul_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = matmul_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_matmul_fwd)},
+    .backward = {[OD_DEVICE_CPU] = matmul_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_matmul_bwd)},
     .dtypes = "float, double, int32, int64, uint32, uint64",
 };

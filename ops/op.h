@@ -28,8 +28,17 @@
 #include "runtime/graph.h"
 #include "runtime/status.h"
 #include "runtime/tensor.h"
+#include "ops/cuda_ops.h"
 
 struct od_pool;
+
+/* Per-node state a kernel may keep between calls (e.g. a cuDNN algorithm chosen once per shape,
+ * descriptors, device buffers). A kernel that needs it defines a struct whose first member is this
+ * one and stores it in *ctx->state on first use; the program calls destroy when it is destroyed.
+ * Forward and backward of one node share the same state. */
+struct od_node_state {
+  void (*destroy)(struct od_node_state *self, struct od_device *dev);
+};
 
 struct od_infer_ctx {
   const struct od_node *node;
@@ -54,6 +63,8 @@ struct od_kernel_ctx {
   bool training;                    /* BatchNormalization/Dropout: training-mode semantics */
   struct od_device *dev;
   struct od_pool *pool;             /* CPU worker threads (may be NULL: run serially) */
+  struct od_node_state **state;     /* this node's kernel state (NULL when the caller keeps none:
+                                       a kernel then builds and destroys it within the call) */
   struct od_err *err;
 };
 
@@ -76,6 +87,14 @@ struct od_op_kernels {
   unsigned flags;                           /* enum od_op_flags */
   const char *dtypes;                       /* for docs/supported-ops.md, e.g. "float, double, int64" */
 };
+
+/* A CUDA kernel slot: the function in a build with CUDA (or its host emulation, OD_CUDA_EMU), NULL
+ * otherwise. CUDA kernels are declared in ops/cuda_ops.h and defined in ops/<family>.cu. */
+#if defined(OD_HAVE_CUDA) || defined(OD_CUDA_EMU)
+#define OD_CUDA_KERNEL(fn) fn
+#else
+#define OD_CUDA_KERNEL(fn) NULL
+#endif
 
 struct od_op {
   const char *domain;                       /* "" for ai.onnx */

@@ -18,17 +18,8 @@
 
 #include "ops/attr.h"
 #include "ops/op.h"
+#include "ops/pad.h"
 #include "runtime/pool.h"
-
-enum pad_mode { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP };
-
-struct pad_attrs {
-  enum pad_mode mode;
-  /* opset < 11 */
-  int n_pads;
-  int64_t pads[2 * OD_MAX_DIMS];
-  float value;
-};
 
 static enum od_status pad_parse(const struct od_node *node, void *attrs, struct od_err *err) {
   struct pad_attrs *a = attrs;
@@ -50,10 +41,10 @@ static enum od_status pad_parse(const struct od_node *node, void *attrs, struct 
 }
 
 /* Begin and end pads of every axis of X (pb[k], pe[k]). *pending when an input has no value yet.
- * in[i] is NULL or has dtype 0 where omitted. */
-static enum od_status pad_amounts(const struct od_node *node, const struct pad_attrs *a, const struct od_tensor *X,
-                                  const struct od_tensor *const *in, int n_in, int64_t *pb, int64_t *pe, bool *pending,
-                                  struct od_err *err) {
+ * in[i] is NULL or has dtype 0 where omitted. (Declared in ops/pad.h.) */
+enum od_status od_pad_amounts(const struct od_node *node, const struct pad_attrs *a, const struct od_tensor *X,
+                              const struct od_tensor *const *in, int n_in, int64_t *pb, int64_t *pe, bool *pending,
+                              struct od_err *err) {
   int r = X->rank;
   int64_t pads[2 * OD_MAX_DIMS];
   int n, axes[OD_MAX_DIMS];
@@ -100,8 +91,10 @@ static enum od_status pad_amounts(const struct od_node *node, const struct pad_a
   return OD_OK;
 }
 
-static enum od_status pad_check(const struct pad_attrs *a, const struct od_tensor *X, const int64_t *pb,
-                                const int64_t *pe, int64_t *out_dims, struct od_err *err) {
+/* Output dims from the pads; errors for negative sizes and for non-constant modes with nothing left
+ * to repeat. (Declared in ops/pad.h.) */
+enum od_status od_pad_check(const struct pad_attrs *a, const struct od_tensor *X, const int64_t *pb, const int64_t *pe,
+                            int64_t *out_dims, struct od_err *err) {
   char s[128];
   for (int k = 0; k < X->rank; k++) {
     int64_t d = X->dims[k];
@@ -127,7 +120,7 @@ static enum od_status pad_infer(struct od_infer_ctx *ctx) {
                       od_dtype_name(X->dtype));
   int64_t pb[OD_MAX_DIMS], pe[OD_MAX_DIMS];
   bool pending;
-  OD_TRY(pad_amounts(ctx->node, ctx->attrs, X, in, ctx->n_in, pb, pe, &pending, ctx->err));
+  OD_TRY(od_pad_amounts(ctx->node, ctx->attrs, X, in, ctx->n_in, pb, pe, &pending, ctx->err));
   if (pending) {
     ctx->needs_values = true;
     return OD_OK;
@@ -135,7 +128,7 @@ static enum od_status pad_infer(struct od_infer_ctx *ctx) {
   struct od_tensor *Y = &ctx->out[0];
   Y->dtype = X->dtype;
   Y->rank = X->rank;
-  return pad_check(ctx->attrs, X, pb, pe, Y->dims, ctx->err);
+  return od_pad_check(ctx->attrs, X, pb, pe, Y->dims, ctx->err);
 }
 
 struct pad_job {
@@ -236,9 +229,10 @@ static enum od_status pad_forward_cpu(struct od_kernel_ctx *ctx) {
   struct od_tensor *Y = ctx->out[0];
   int64_t pb[OD_MAX_DIMS], pe[OD_MAX_DIMS], dims[OD_MAX_DIMS];
   bool pending;
-  OD_TRY(pad_amounts(ctx->node, a, X, (const struct od_tensor *const *)ctx->in, ctx->n_in, pb, pe, &pending, ctx->err));
+  OD_TRY(od_pad_amounts(ctx->node, a, X, (const struct od_tensor *const *)ctx->in, ctx->n_in, pb, pe, &pending,
+                        ctx->err));
   if (pending) return od_err_set(ctx->err, OD_ERR_INTERNAL, "pads have no value at run time");
-  OD_TRY(pad_check(a, X, pb, pe, dims, ctx->err));
+  OD_TRY(od_pad_check(a, X, pb, pe, dims, ctx->err));
   struct pad_job jb = {.rank = X->rank, .dims = Y->dims, .es = od_dtype_size(X->dtype), .x = X->data, .y = Y->data};
   /* the constant's bytes */
   if (ctx->node->opset < 11) {
@@ -344,9 +338,10 @@ static enum od_status pad_backward_cpu(struct od_kernel_ctx *ctx) {
                       od_dtype_name(dY->dtype));
   int64_t pb[OD_MAX_DIMS], pe[OD_MAX_DIMS], dims[OD_MAX_DIMS];
   bool pending;
-  OD_TRY(pad_amounts(ctx->node, a, X, (const struct od_tensor *const *)ctx->in, ctx->n_in, pb, pe, &pending, ctx->err));
+  OD_TRY(od_pad_amounts(ctx->node, a, X, (const struct od_tensor *const *)ctx->in, ctx->n_in, pb, pe, &pending,
+                        ctx->err));
   if (pending) return od_err_set(ctx->err, OD_ERR_INTERNAL, "pads have no value at run time");
-  OD_TRY(pad_check(a, X, pb, pe, dims, ctx->err));
+  OD_TRY(od_pad_check(a, X, pb, pe, dims, ctx->err));
   if (X->rank == 0) { /* a scalar passes through */
     if (dX) od_tensor_set_f64(dX, 0, od_tensor_get_f64(dX, 0) + od_tensor_get_f64(dY, 0));
     return OD_OK;
@@ -372,8 +367,8 @@ const struct od_op_kernels od_kernels_pad = {
     .attrs_size = sizeof(struct pad_attrs),
     .parse = pad_parse,
     .infer = pad_infer,
-    .forward = {[OD_DEVICE_CPU] = pad_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = pad_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = pad_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pad_fwd)},
+    .backward = {[OD_DEVICE_CPU] = pad_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pad_bwd)},
     .no_grad_inputs = 0xau, /* pads, axes */
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",

@@ -32,29 +32,8 @@
 
 #include "ops/attr.h"
 #include "ops/op.h"
+#include "ops/pool.h"
 #include "runtime/pool.h"
-
-#define POOL_MAX_SPATIAL 3
-
-enum pool_auto_pad { POOL_NOTSET, POOL_VALID, POOL_SAME_UPPER, POOL_SAME_LOWER };
-
-struct pool_attrs {
-  bool is_max;
-  int n;                                      /* spatial dims (length of kernel_shape) */
-  int64_t kernel[POOL_MAX_SPATIAL];
-  int64_t strides[POOL_MAX_SPATIAL];
-  int64_t dilations[POOL_MAX_SPATIAL];
-  int64_t pads[2 * POOL_MAX_SPATIAL];         /* begins then ends, as in the attribute */
-  enum pool_auto_pad auto_pad;
-  int64_t ceil_mode;
-  int64_t count_include_pad;
-  int64_t storage_order;
-};
-
-/* One spatial dim's geometry: input size, output size, kernel, stride, dilation, pads. */
-struct pool_dim {
-  int64_t in, out, k, s, d, pb, pe;
-};
 
 /* ---- attributes ------------------------------------------------------------------------------ */
 
@@ -122,8 +101,8 @@ static int64_t pool_div_floor(int64_t a, int64_t b) { return a >= 0 ? a / b : -(
 
 /* Fills g[0..2], the spatial dims right-aligned: a 2-D pool gets g[0] = a dim of size 1 with a
  * kernel of 1, so that one 3-D loop serves 1-D, 2-D and 3-D. */
-static enum od_status pool_geometry(const struct pool_attrs *a, const struct od_tensor *x,
-                                    struct pool_dim g[POOL_MAX_SPATIAL], struct od_err *err) {
+enum od_status pool_geometry(const struct pool_attrs *a, const struct od_tensor *x, struct pool_dim g[POOL_MAX_SPATIAL],
+                             struct od_err *err) {
   char s[128];
   if (x->rank != a->n + 2)
     return od_err_set(err, OD_ERR_SHAPE, "X %s must have rank %d (N, C and %d spatial dims of kernel_shape)",
@@ -410,8 +389,8 @@ const struct od_op_kernels od_kernels_maxpool = {
     .attrs_size = sizeof(struct pool_attrs),
     .parse = maxpool_parse,
     .infer = pool_infer,
-    .forward = {[OD_DEVICE_CPU] = pool_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = pool_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = pool_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pool_fwd)},
+    .backward = {[OD_DEVICE_CPU] = pool_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pool_bwd)},
     .dtypes = "float, double, int8, uint8",
 };
 
@@ -419,7 +398,7 @@ const struct od_op_kernels od_kernels_averagepool = {
     .attrs_size = sizeof(struct pool_attrs),
     .parse = avgpool_parse,
     .infer = pool_infer,
-    .forward = {[OD_DEVICE_CPU] = pool_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = pool_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = pool_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pool_fwd)},
+    .backward = {[OD_DEVICE_CPU] = pool_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pool_bwd)},
     .dtypes = "float, double",
 };

@@ -23,29 +23,8 @@
 
 #include "ops/attr.h"
 #include "ops/op.h"
+#include "ops/reduce.h"
 #include "runtime/pool.h"
-
-enum reduce_kind {
-  REDUCE_SUM,
-  REDUCE_MEAN,
-  REDUCE_MAX,
-  REDUCE_MIN,
-  REDUCE_PROD,
-  REDUCE_L1,
-  REDUCE_L2,
-  REDUCE_SUM_SQUARE,
-  REDUCE_LOG_SUM,
-  REDUCE_LOG_SUM_EXP,
-};
-
-struct reduce_attrs {
-  enum reduce_kind kind;
-  int64_t keepdims;
-  int64_t noop_with_empty_axes;
-  bool axes_input;              /* opset where axes is the second input */
-  size_t n_axes;                /* from the attribute (old opsets) */
-  int64_t axes[OD_MAX_DIMS];
-};
 
 /* ---- attributes ------------------------------------------------------------------------------ */
 
@@ -87,8 +66,8 @@ REDUCE_PARSE_FN(reduce_log_sum_exp, REDUCE_LOG_SUM_EXP, 18)
 
 /* Fills mask[d] (true = reduced) for an input of the given rank. axes_in is the axes input or NULL
  * when omitted (its data must be known). */
-static enum od_status reduce_mask(const struct reduce_attrs *a, int rank, const struct od_tensor *axes_in,
-                                  bool *mask, struct od_err *err) {
+enum od_status reduce_mask(const struct reduce_attrs *a, int rank, const struct od_tensor *axes_in, bool *mask,
+                           struct od_err *err) {
   int64_t axes[OD_MAX_DIMS];
   int64_t n = 0;
   if (axes_in) {
@@ -577,8 +556,10 @@ static enum od_status reduce_backward_cpu(struct od_kernel_ctx *ctx) {
       .attrs_size = sizeof(struct reduce_attrs),                           \
       .parse = sym##_parse,                                                \
       .infer = reduce_infer,                                               \
-      .forward = {[OD_DEVICE_CPU] = reduce_forward_cpu},                   \
-      .backward = {[OD_DEVICE_CPU] = reduce_backward_cpu},                 \
+      .forward = {[OD_DEVICE_CPU] = reduce_forward_cpu,                    \
+                  [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_reduce_fwd)},  \
+      .backward = {[OD_DEVICE_CPU] = reduce_backward_cpu,                  \
+                   [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_reduce_bwd)}, \
       .no_grad_inputs = 1u << 1, /* axes */                                \
       .flags = OD_OP_FOLDABLE,                                             \
       .dtypes = dtypes_str,                                                \

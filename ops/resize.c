@@ -44,69 +44,8 @@
 
 #include "ops/attr.h"
 #include "ops/op.h"
+#include "ops/resize.h"
 #include "runtime/pool.h"
-
-enum resize_mode { RESIZE_NEAREST, RESIZE_LINEAR, RESIZE_CUBIC };
-
-enum resize_ctm {
-  CTM_HALF_PIXEL,
-  CTM_HALF_PIXEL_SYMMETRIC,
-  CTM_PYTORCH_HALF_PIXEL,
-  CTM_ALIGN_CORNERS,
-  CTM_ASYMMETRIC,
-  CTM_TF_HALF_PIXEL_FOR_NN,
-  CTM_TF_CROP_AND_RESIZE,
-};
-
-enum resize_nearest {
-  NEAREST_ROUND_PREFER_FLOOR,
-  NEAREST_ROUND_PREFER_CEIL,
-  NEAREST_FLOOR,
-  NEAREST_CEIL,
-  NEAREST_LEGACY, /* opsets < 11: floor when upsampling, ceil when downsampling */
-};
-
-enum resize_keep { KEEP_STRETCH, KEEP_NOT_LARGER, KEEP_NOT_SMALLER };
-
-struct resize_attrs {
-  enum resize_mode mode;
-  enum resize_ctm ctm;
-  enum resize_nearest nearest;
-  double cubic_a;
-  bool exclude_outside;
-  float extrapolation_value;
-  bool antialias;
-  enum resize_keep keep;
-  int n_axes;                      /* axes attribute (opset 18+); 0 = all axes */
-  int64_t axes[OD_MAX_DIMS];
-  int n_attr_scales;               /* Upsample-7: the scales attribute */
-  float attr_scales[OD_MAX_DIMS];
-  int in_roi, in_scales, in_sizes; /* input index, -1 when the opset has no such input */
-};
-
-/* What one axis of the resize does. */
-struct resize_axis {
-  int64_t in, out;
-  double scale;     /* the scale of the coordinate transform */
-  double width;     /* the (possibly fractional) output length: scale * in, or sizes */
-  double roi_start, roi_end;
-  bool resized;     /* false: identity along this axis */
-};
-
-struct resize_plan {
-  int rank;
-  struct resize_axis ax[OD_MAX_DIMS];
-};
-
-/* Per output position of a resized axis: n taps starting at idx[o * n] (clamped input indices)
- * with weights wf/wd[o * n]; ex[o] set where tf_crop_and_resize extrapolates. */
-struct resize_table {
-  int n;
-  int64_t *idx;
-  float *wf;
-  double *wd;
-  uint8_t *ex; /* NULL when no position extrapolates */
-};
 
 /* ---- parse ------------------------------------------------------------------------------------ */
 
@@ -194,10 +133,9 @@ static const struct od_tensor *opt_input(const struct od_tensor *t) {
 /* Fills p from X's shape and the scales/sizes/roi inputs (NULL = absent). Sets *needs_values and
  * returns OK when scales or sizes are present but their values are not known yet. With
  * need_roi, roi values must be known (forward); infer only needs the shape. */
-static enum od_status resize_make_plan(const struct resize_attrs *a, const struct od_tensor *X,
-                                       const struct od_tensor *roi, const struct od_tensor *scales,
-                                       const struct od_tensor *sizes, bool need_roi, struct resize_plan *p,
-                                       bool *needs_values, struct od_err *err) {
+enum od_status od_resize_make_plan(const struct resize_attrs *a, const struct od_tensor *X, const struct od_tensor *roi,
+                                   const struct od_tensor *scales, const struct od_tensor *sizes, bool need_roi,
+                                   struct resize_plan *p, bool *needs_values, struct od_err *err) {
   int r = X->rank;
   char sb[128];
   p->rank = r;
@@ -340,7 +278,7 @@ static enum od_status resize_infer(struct od_infer_ctx *ctx) {
   OD_TRY(resize_check_dtype(a, X->dtype, ctx->err));
   struct resize_plan p;
   bool nv;
-  OD_TRY(resize_make_plan(a, X, infer_opt(ctx, a->in_roi), infer_opt(ctx, a->in_scales), infer_opt(ctx, a->in_sizes),
+  OD_TRY(od_resize_make_plan(a, X, infer_opt(ctx, a->in_roi), infer_opt(ctx, a->in_scales), infer_opt(ctx, a->in_sizes),
                           false, &p, &nv, ctx->err));
   struct od_tensor *Y = &ctx->out[0];
   Y->dtype = X->dtype;
@@ -386,7 +324,7 @@ static double cubic_kernel(double d, double A) {
 
 static int64_t clamp_i64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-static void resize_table_free(struct resize_table *t) {
+void od_resize_table_free(struct resize_table *t) {
   free(t->idx);
   free(t->wf);
   free(t->wd);
@@ -395,8 +333,8 @@ static void resize_table_free(struct resize_table *t) {
 }
 
 /* Builds the table of one axis. Identity axes get n = 1, idx = o, w = 1. */
-static enum od_status resize_table_build(const struct resize_attrs *a, const struct resize_axis *ax,
-                                         struct resize_table *t, struct od_err *err) {
+enum od_status od_resize_table_build(const struct resize_attrs *a, const struct resize_axis *ax, struct resize_table *t,
+                                     struct od_err *err) {
   memset(t, 0, sizeof *t);
   int64_t out = ax->out, in = ax->in;
   /* taps: for antialias the filter is stretched by 1/scale when downsampling */
@@ -416,7 +354,7 @@ static enum od_status resize_table_build(const struct resize_attrs *a, const str
   t->wf = malloc(cnt * sizeof *t->wf);
   t->wd = malloc(cnt * sizeof *t->wd);
   if (!t->idx || !t->wf || !t->wd) {
-    resize_table_free(t);
+    od_resize_table_free(t);
     return od_err_set(err, OD_ERR_OOM, "out of memory for a resize table of %zu entries", cnt);
   }
   for (int64_t o = 0; o < out; o++) {
@@ -431,7 +369,7 @@ static enum od_status resize_table_build(const struct resize_attrs *a, const str
     double x = resize_coord(a, ax, o, &ex);
     if (ex) {
       if (!t->ex && !(t->ex = calloc((size_t)out, 1))) {
-        resize_table_free(t);
+        od_resize_table_free(t);
         return od_err_set(err, OD_ERR_OOM, "out of memory for a resize table");
       }
       t->ex[o] = 1;
@@ -814,7 +752,7 @@ static enum od_status resize_forward_cpu(struct od_kernel_ctx *ctx) {
   struct od_tensor *Y = ctx->out[0];
   struct resize_plan p;
   bool nv;
-  OD_TRY(resize_make_plan(a, X, ctx_opt(ctx, a->in_roi), ctx_opt(ctx, a->in_scales), ctx_opt(ctx, a->in_sizes),
+  OD_TRY(od_resize_make_plan(a, X, ctx_opt(ctx, a->in_roi), ctx_opt(ctx, a->in_scales), ctx_opt(ctx, a->in_sizes),
                           true, &p, &nv, ctx->err));
   if (nv) return od_err_set(ctx->err, OD_ERR_INTERNAL, "scales, sizes or roi have no values at run time");
   for (int d = 0; d < X->rank; d++)
@@ -834,12 +772,12 @@ static enum od_status resize_forward_cpu(struct od_kernel_ctx *ctx) {
   struct resize_table tab[OD_MAX_DIMS];
   memset(tab, 0, sizeof tab);
   enum od_status st = OD_OK;
-  for (int d = 0; d < X->rank && st == OD_OK; d++) st = resize_table_build(a, &p.ax[d], &tab[d], ctx->err);
+  for (int d = 0; d < X->rank && st == OD_OK; d++) st = od_resize_table_build(a, &p.ax[d], &tab[d], ctx->err);
   if (st == OD_OK) {
     if (a->mode == RESIZE_NEAREST) resize_nearest(X, Y, tab, a->extrapolation_value, ctx->pool);
     else st = resize_interp(X, Y, &p, tab, a->extrapolation_value, ctx->pool, ctx->err);
   }
-  for (int d = 0; d < X->rank; d++) resize_table_free(&tab[d]);
+  for (int d = 0; d < X->rank; d++) od_resize_table_free(&tab[d]);
   return st;
 }
 
@@ -937,7 +875,7 @@ static enum od_status resize_backward_cpu(struct od_kernel_ctx *ctx) {
                       od_dtype_name(dX->dtype));
   struct resize_plan p;
   bool nv;
-  OD_TRY(resize_make_plan(a, X, ctx_opt(ctx, a->in_roi), ctx_opt(ctx, a->in_scales), ctx_opt(ctx, a->in_sizes),
+  OD_TRY(od_resize_make_plan(a, X, ctx_opt(ctx, a->in_roi), ctx_opt(ctx, a->in_scales), ctx_opt(ctx, a->in_sizes),
                           true, &p, &nv, ctx->err));
   if (nv) return od_err_set(ctx->err, OD_ERR_INTERNAL, "scales, sizes or roi have no values at run time");
   int r = X->rank, first = -1; /* the first resized axis: the passes go from the last one to it */
@@ -961,7 +899,7 @@ static enum od_status resize_backward_cpu(struct od_kernel_ctx *ctx) {
   memset(tab, 0, sizeof tab);
   void *buf[2] = {NULL, NULL};
   enum od_status st = OD_OK;
-  for (int d = 0; d < r && st == OD_OK; d++) st = resize_table_build(a, &p.ax[d], &tab[d], ctx->err);
+  for (int d = 0; d < r && st == OD_OK; d++) st = od_resize_table_build(a, &p.ax[d], &tab[d], ctx->err);
   if (st == OD_OK && first >= r - 2) { /* the 2-D path (rank 1: H is a one-row identity) */
     int64_t zero = 0;
     double one_d = 1.0;
@@ -1016,7 +954,7 @@ static enum od_status resize_backward_cpu(struct od_kernel_ctx *ctx) {
       which ^= 1;
     }
   }
-  for (int d = 0; d < r; d++) resize_table_free(&tab[d]);
+  for (int d = 0; d < r; d++) od_resize_table_free(&tab[d]);
   free(buf[0]);
   free(buf[1]);
   return st;
@@ -1029,8 +967,8 @@ const struct od_op_kernels od_kernels_resize = {
     .attrs_size = sizeof(struct resize_attrs),
     .parse = resize_parse,
     .infer = resize_infer,
-    .forward = {[OD_DEVICE_CPU] = resize_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = resize_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = resize_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_resize_fwd)},
+    .backward = {[OD_DEVICE_CPU] = resize_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_resize_bwd)},
     .no_grad_inputs = (1u << 1) | (1u << 2) | (1u << 3), /* roi, scales, sizes */
     .flags = OD_OP_FOLDABLE,
     .dtypes = resize_dtypes,
@@ -1041,8 +979,8 @@ const struct od_op_kernels od_kernels_upsample = {
     .attrs_size = sizeof(struct resize_attrs),
     .parse = resize_parse,
     .infer = resize_infer,
-    .forward = {[OD_DEVICE_CPU] = resize_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = resize_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = resize_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_resize_fwd)},
+    .backward = {[OD_DEVICE_CPU] = resize_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_resize_bwd)},
     .no_grad_inputs = 1u << 1, /* scales */
     .flags = OD_OP_FOLDABLE,
     .dtypes = resize_dtypes,

@@ -12,13 +12,8 @@
 
 #include "ops/attr.h"
 #include "ops/op.h"
+#include "ops/slice.h"
 #include "ops/transpose.h"
-
-struct slice_attrs { /* opset < 10 */
-  int n_starts, n_ends, n_axes;
-  bool has_axes;
-  int64_t starts[OD_MAX_DIMS], ends[OD_MAX_DIMS], axes[OD_MAX_DIMS];
-};
 
 static enum od_status slice_parse(const struct od_node *node, void *attrs, struct od_err *err) {
   struct slice_attrs *a = attrs;
@@ -38,11 +33,6 @@ static enum od_status slice_parse(const struct od_node *node, void *attrs, struc
   return OD_OK;
 }
 
-/* The effective slice of every axis of X: first index, step and count. */
-struct slice_plan {
-  int64_t start[OD_MAX_DIMS], step[OD_MAX_DIMS], count[OD_MAX_DIMS];
-};
-
 /* Reads input i (int32/int64, 1-D, n values expected; n < 0: any count, set *n). */
 static enum od_status slice_read(const struct od_tensor *t, const char *what, int64_t *out, int *n, struct od_err *err) {
   if (t->dtype != OD_DTYPE_INT64 && t->dtype != OD_DTYPE_INT32)
@@ -57,10 +47,10 @@ static enum od_status slice_read(const struct od_tensor *t, const char *what, in
 }
 
 /* Fills plan from starts/ends/axes/steps (attributes or inputs). *pending when an input has no
- * value yet. in[i] is NULL or has dtype 0 where omitted. */
-static enum od_status slice_make_plan(const struct od_node *node, const struct slice_attrs *a, const struct od_tensor *X,
-                                      const struct od_tensor *const *in, int n_in, struct slice_plan *p, bool *pending,
-                                      struct od_err *err) {
+ * value yet. in[i] is NULL or has dtype 0 where omitted. (Declared in ops/slice.h.) */
+enum od_status od_slice_make_plan(const struct od_node *node, const struct slice_attrs *a, const struct od_tensor *X,
+                                  const struct od_tensor *const *in, int n_in, struct slice_plan *p, bool *pending,
+                                  struct od_err *err) {
   int64_t starts[OD_MAX_DIMS], ends[OD_MAX_DIMS], axes[OD_MAX_DIMS], steps[OD_MAX_DIMS];
   int n = -1, r = X->rank;
   bool has_axes = false;
@@ -134,7 +124,7 @@ static enum od_status slice_infer(struct od_infer_ctx *ctx) {
   for (int i = 0; i < ctx->n_in && i < 5; i++) in[i] = &ctx->in[i];
   struct slice_plan p;
   bool pending;
-  OD_TRY(slice_make_plan(ctx->node, ctx->attrs, X, in, ctx->n_in, &p, &pending, ctx->err));
+  OD_TRY(od_slice_make_plan(ctx->node, ctx->attrs, X, in, ctx->n_in, &p, &pending, ctx->err));
   if (pending) {
     ctx->needs_values = true;
     return OD_OK;
@@ -153,7 +143,7 @@ static enum od_status slice_forward_cpu(struct od_kernel_ctx *ctx) {
   for (int i = 0; i < ctx->n_in && i < 5; i++) in[i] = ctx->in[i];
   struct slice_plan p;
   bool pending;
-  OD_TRY(slice_make_plan(ctx->node, ctx->attrs, X, in, ctx->n_in, &p, &pending, ctx->err));
+  OD_TRY(od_slice_make_plan(ctx->node, ctx->attrs, X, in, ctx->n_in, &p, &pending, ctx->err));
   if (pending) return od_err_set(ctx->err, OD_ERR_INTERNAL, "slice parameters have no value at run time");
   int64_t xs[OD_MAX_DIMS], ss[OD_MAX_DIMS], off = 0;
   od_strides(X->rank, X->dims, xs);
@@ -177,7 +167,7 @@ static enum od_status slice_backward_cpu(struct od_kernel_ctx *ctx) {
   for (int i = 0; i < ctx->n_in && i < 5; i++) in[i] = ctx->in[i];
   struct slice_plan p;
   bool pending;
-  OD_TRY(slice_make_plan(ctx->node, ctx->attrs, ctx->in[0], in, ctx->n_in, &p, &pending, ctx->err));
+  OD_TRY(od_slice_make_plan(ctx->node, ctx->attrs, ctx->in[0], in, ctx->n_in, &p, &pending, ctx->err));
   if (pending) return od_err_set(ctx->err, OD_ERR_INTERNAL, "slice parameters have no value at run time");
   int64_t xs[OD_MAX_DIMS], ds[OD_MAX_DIMS], off = 0;
   od_strides(dX->rank, dX->dims, xs);
@@ -194,8 +184,8 @@ const struct od_op_kernels od_kernels_slice = {
     .attrs_size = sizeof(struct slice_attrs),
     .parse = slice_parse,
     .infer = slice_infer,
-    .forward = {[OD_DEVICE_CPU] = slice_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = slice_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = slice_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_slice_fwd)},
+    .backward = {[OD_DEVICE_CPU] = slice_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_slice_bwd)},
     .no_grad_inputs = 0x1eu, /* starts, ends, axes, steps */
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",

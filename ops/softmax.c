@@ -19,13 +19,8 @@
 
 #include "ops/attr.h"
 #include "ops/op.h"
+#include "ops/softmax.h"
 #include "runtime/pool.h"
-
-struct softmax_attrs {
-  int64_t axis;
-  bool log;                     /* LogSoftmax */
-  bool coerce_2d;               /* opset < 13 */
-};
 
 static enum od_status softmax_parse_common(const struct od_node *node, struct softmax_attrs *a, bool log,
                                            struct od_err *err) {
@@ -43,8 +38,8 @@ static enum od_status log_softmax_parse(const struct od_node *node, void *attrs,
 }
 
 /* The (outer, n, inner) view of x for the attributes. */
-static enum od_status softmax_view(const struct softmax_attrs *a, const struct od_tensor *x, int64_t *outer,
-                                   int64_t *n, int64_t *inner, struct od_err *err) {
+enum od_status softmax_view(const struct softmax_attrs *a, const struct od_tensor *x, int64_t *outer, int64_t *n,
+                            int64_t *inner, struct od_err *err) {
   int axis;
   /* A scalar has one element: treat it as rank 1 so axis 0 / -1 are accepted. */
   int rank = x->rank ? x->rank : 1;
@@ -313,8 +308,8 @@ const struct od_op_kernels od_kernels_softmax = {
     .attrs_size = sizeof(struct softmax_attrs),
     .parse = softmax_parse,
     .infer = softmax_infer,
-    .forward = {[OD_DEVICE_CPU] = softmax_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = softmax_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = softmax_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_softmax_fwd)},
+    .backward = {[OD_DEVICE_CPU] = softmax_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_softmax_bwd)},
     .dtypes = "float, double",
 };
 
@@ -322,7 +317,7 @@ const struct od_op_kernels od_kernels_log_softmax = {
     .attrs_size = sizeof(struct softmax_attrs),
     .parse = log_softmax_parse,
     .infer = softmax_infer,
-    .forward = {[OD_DEVICE_CPU] = softmax_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = softmax_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = softmax_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_softmax_fwd)},
+    .backward = {[OD_DEVICE_CPU] = softmax_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_softmax_bwd)},
     .dtypes = "float, double",
 };

@@ -12,18 +12,11 @@
 
 #include "ops/attr.h"
 #include "ops/op.h"
+#include "ops/split.h"
 #include "ops/transpose.h"
 #include "runtime/pool.h"
 
 #define SPLIT_MAX_OUTPUTS 1024
-
-struct split_attrs {
-  int64_t axis;
-  int64_t num_outputs;          /* opset 18; 0 when absent */
-  int n_split;                  /* opset < 13: the split attribute */
-  bool has_split;
-  int64_t *split;               /* points into the node's attribute (lives as long as the graph) */
-};
 
 static enum od_status split_parse(const struct od_node *node, void *attrs, struct od_err *err) {
   struct split_attrs *a = attrs;
@@ -197,8 +190,8 @@ const struct od_op_kernels od_kernels_split = {
     .attrs_size = sizeof(struct split_attrs),
     .parse = split_parse,
     .infer = split_infer,
-    .forward = {[OD_DEVICE_CPU] = split_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = split_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = split_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_split_fwd)},
+    .backward = {[OD_DEVICE_CPU] = split_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_split_bwd)},
     .no_grad_inputs = 1u << 1,
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",

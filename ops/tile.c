@@ -106,8 +106,8 @@ static enum od_status tile_backward_cpu(struct od_kernel_ctx *ctx) {
 
 const struct od_op_kernels od_kernels_tile = {
     .infer = tile_infer,
-    .forward = {[OD_DEVICE_CPU] = tile_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = tile_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = tile_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_tile_fwd)},
+    .backward = {[OD_DEVICE_CPU] = tile_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_tile_bwd)},
     .no_grad_inputs = 0x6u,
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",

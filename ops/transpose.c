@@ -336,12 +336,6 @@ enum od_status od_strided_add(struct od_pool *pool, int dtype, int rank, const i
 
 /* ---- Transpose ------------------------------------------------------------------------------- */
 
-struct transpose_attrs {
-  bool has_perm;
-  int n_perm;
-  int64_t perm[OD_MAX_DIMS];
-};
-
 static enum od_status transpose_parse(const struct od_node *node, void *attrs, struct od_err *err) {
   struct transpose_attrs *a = attrs;
   size_t n = 0;
@@ -411,8 +405,8 @@ const struct od_op_kernels od_kernels_transpose = {
     .attrs_size = sizeof(struct transpose_attrs),
     .parse = transpose_parse,
     .infer = transpose_infer,
-    .forward = {[OD_DEVICE_CPU] = transpose_forward_cpu},
-    .backward = {[OD_DEVICE_CPU] = transpose_backward_cpu},
+    .forward = {[OD_DEVICE_CPU] = transpose_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_transpose_fwd)},
+    .backward = {[OD_DEVICE_CPU] = transpose_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_transpose_bwd)},
     .flags = OD_OP_FOLDABLE,
     .dtypes = "all numeric, bool",
 };

@@ -13,6 +13,7 @@
 #ifndef OD_OPS_TRANSPOSE_H
 #define OD_OPS_TRANSPOSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,5 +45,12 @@ void od_strided_copy(struct od_pool *pool, size_t es, int rank, const int64_t *d
 enum od_status od_strided_add(struct od_pool *pool, int dtype, int rank, const int64_t *dims, void *dst,
                               const int64_t *dst_strides, const void *src, const int64_t *src_strides,
                               const char *what, struct od_err *err);
+
+/* Transpose's parsed attributes (shared with the CUDA kernel, ops/transpose.cu). */
+struct transpose_attrs {
+  bool has_perm;
+  int n_perm;
+  int64_t perm[OD_MAX_DIMS];
+};
 
 #endif

@@ -51,14 +51,8 @@
 
 #include "ops/attr.h"
 #include "ops/elementwise.h"
+#include "ops/ew_attrs.h" /* struct unary_attrs, dropout_attrs (read by ops/unary.cu too) */
 #include "ops/op.h"
-
-struct unary_def;
-
-struct unary_attrs {
-  const struct unary_def *def;
-  float alpha, beta, gamma;
-};
 
 enum { UA_ALPHA = 1, UA_BETA = 2, UA_GAMMA = 4 }; /* attributes an op reads */
 
@@ -270,8 +264,10 @@ static enum od_status unary_backward_cpu(struct od_kernel_ctx *ctx) {
   const struct od_op_kernels od_kernels_##sym = {.attrs_size = sizeof(struct unary_attrs),           \
                                                  .parse = unary_parse,                               \
                                                  .infer = unary_infer,                               \
-                                                 .forward = {[OD_DEVICE_CPU] = unary_forward_cpu},   \
-                                                 .backward = {[OD_DEVICE_CPU] = unary_backward_cpu}, \
+                                                 .forward = {[OD_DEVICE_CPU] = unary_forward_cpu,    \
+                                                             [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_##sym##_fwd)}, \
+                                                 .backward = {[OD_DEVICE_CPU] = unary_backward_cpu,  \
+                                                              [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_##sym##_bwd)}, \
                                                  .flags = OD_OP_FOLDABLE,                            \
                                                  .dtypes = dtype_list};
 
@@ -326,8 +322,10 @@ static enum od_status pass_through_backward_cpu(struct od_kernel_ctx *ctx) {
 }
 
 const struct od_op_kernels od_kernels_identity = {.infer = identity_infer,
-                                                  .forward = {[OD_DEVICE_CPU] = identity_forward_cpu},
-                                                  .backward = {[OD_DEVICE_CPU] = pass_through_backward_cpu},
+                                                  .forward = {[OD_DEVICE_CPU] = identity_forward_cpu,
+                                                              [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_identity_fwd)},
+                                                  .backward = {[OD_DEVICE_CPU] = pass_through_backward_cpu,
+                                                               [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pass_through_bwd)},
                                                   .flags = OD_OP_FOLDABLE,
                                                   .dtypes = "all tensor dtypes"};
 
@@ -341,10 +339,6 @@ const struct od_op_kernels od_kernels_identity = {.infer = identity_infer,
  * Backward: the inference form is the identity, dX += dY (the training form fails in forward, so
  * never reaches backward); the mask output (constant) passes no gradient; ratio and training_mode
  * take none. */
-
-struct dropout_attrs {
-  float ratio; /* opset < 12 */
-};
 
 static enum od_status dropout_parse(const struct od_node *node, void *attrs, struct od_err *err) {
   struct dropout_attrs *a = attrs;
@@ -408,7 +402,9 @@ static enum od_status dropout_forward_cpu(struct od_kernel_ctx *ctx) {
 const struct od_op_kernels od_kernels_dropout = {.attrs_size = sizeof(struct dropout_attrs),
                                                  .parse = dropout_parse,
                                                  .infer = dropout_infer,
-                                                 .forward = {[OD_DEVICE_CPU] = dropout_forward_cpu},
-                                                 .backward = {[OD_DEVICE_CPU] = pass_through_backward_cpu},
+                                                 .forward = {[OD_DEVICE_CPU] = dropout_forward_cpu,
+                                                             [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_dropout_fwd)},
+                                                 .backward = {[OD_DEVICE_CPU] = pass_through_backward_cpu,
+                                                              [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pass_through_bwd)},
                                                  .no_grad_inputs = 0x6u, /* ratio, training_mode */
                                                  .dtypes = FLOAT_DTYPES " (inference)"};

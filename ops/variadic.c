@@ -232,8 +232,10 @@ static enum od_status variadic_backward_cpu(struct od_kernel_ctx *ctx) {
   const struct od_op_kernels od_kernels_##sym = {.attrs_size = sizeof(struct variadic_attrs),           \
                                                  .parse = variadic_parse,                               \
                                                  .infer = variadic_infer,                               \
-                                                 .forward = {[OD_DEVICE_CPU] = variadic_forward_cpu},   \
-                                                 .backward = {[OD_DEVICE_CPU] = variadic_backward_cpu}, \
+                                                 .forward = {[OD_DEVICE_CPU] = variadic_forward_cpu,    \
+                                                             [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_##sym##_fwd)}, \
+                                                 .backward = {[OD_DEVICE_CPU] = variadic_backward_cpu,  \
+                                                              [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_##sym##_bwd)}, \
                                                  .flags = OD_OP_FOLDABLE,                               \
                                                  .dtypes = dtype_list};
 

@@ -55,7 +55,7 @@ static enum od_status dynamic_grads(struct od_program *p, struct od_err *err) {
 }
 
 static enum od_status backward_node(struct od_program *p, int i, struct od_err *err) {
-  const struct prog_node *pn = &p->nodes[i];
+  struct prog_node *pn = &p->nodes[i];
   const struct od_node *n = pn->node;
   struct od_tensor *in[MAX_NODE_IO], *out[MAX_NODE_IO], *dout[MAX_NODE_IO], *din[MAX_NODE_IO];
   bool any_out = false, any_in = false;
@@ -75,21 +75,31 @@ static enum od_status backward_node(struct od_program *p, int i, struct od_err *
     any_in |= want;
   }
   if (!any_in) return OD_OK;
-  od_kernel_fn bwd = pn->op->k->backward[p->dev->kind];
-  if (!bwd)
-    return od_err_set(err, OD_ERR_UNSUPPORTED, "%s has no backward on %s, but a gradient must flow through it",
-                      n->op_type, p->dev->name);
-  struct od_kernel_ctx c = {.node = n, .attrs = pn->attrs, .n_in = n->n_inputs, .in = in, .n_out = n->n_outputs,
-                            .out = out, .dout = dout, .din = din, .training = p->training, .dev = p->dev,
-                            .pool = p->pool, .err = err};
-  OD_TRY(bwd(&c));
+  if (p->cuda && pn->bwd_host) {
+    OD_TRY(od_bridge_backward(p, i, dout, din, err));
+  } else {
+    od_kernel_fn bwd = pn->op->k->backward[p->dev->kind];
+    if (!bwd)
+      return od_err_set(err, OD_ERR_UNSUPPORTED, "%s has no backward on %s, but a gradient must flow through it",
+                        n->op_type, p->dev->name);
+    struct od_kernel_ctx c = {.node = n, .attrs = pn->attrs, .n_in = n->n_inputs, .in = in, .n_out = n->n_outputs,
+                              .out = out, .dout = dout, .din = din, .training = p->training, .dev = p->dev,
+                              .pool = p->pool, .state = &pn->state, .err = err};
+    enum od_status st = bwd(&c);
+    if (st == OD_ERR_UNSUPPORTED && p->cuda) { /* the CUDA backward declines this case: the host does it */
+      pn->bwd_host = true;
+      od_err_clear(err);
+      st = od_bridge_backward(p, i, dout, din, err);
+    }
+    OD_TRY(st);
+  }
   for (int k = 0; k < n->n_inputs; k++)
     if (din[k]) p->slots[n->inputs[k]].grad_reached = true;
   return OD_OK;
 }
 
-enum od_status od_program_backward(struct od_program *p, int n_seeds, const int *seeds, const void *const *dys,
-                                   struct od_err *err) {
+static enum od_status backward(struct od_program *p, int n_seeds, const int *seeds, const void *const *dys,
+                               bool dys_on_device, struct od_err *err) {
   const struct od_graph *g = p->g;
   if (!p->backward) return od_err_set(err, OD_ERR_INVALID_ARG, "backward: the program was compiled without autograd");
   for (int k = 0; k < n_seeds; k++) {
@@ -100,20 +110,33 @@ enum od_status od_program_backward(struct od_program *p, int n_seeds, const int 
   }
   OD_TRY(dynamic_grads(p, err));
   if (p->grad_bytes) OD_TRY(p->dev->ops->zero(p->dev, p->grad_arena, p->grad_bytes, err));
+  /* seeds and the walk below use the device stream; host-run nodes copy through it too */
   for (int v = 0; v < g->n_values; v++) {
     struct slot *s = &p->slots[v];
     s->grad_reached = false;
-    if (s->requires_grad && s->kind == SLOT_DYNAMIC && !s->grad_bound)
-      OD_TRY(p->dev->ops->zero(p->dev, s->grad.data, od_tensor_nbytes(&s->t), err));
+    if (s->requires_grad && s->kind == SLOT_DYNAMIC && !s->grad_bound) {
+      if (s->on_host) memset(s->grad.data, 0, od_tensor_nbytes(&s->t));
+      else OD_TRY(p->dev->ops->zero(p->dev, s->grad.data, od_tensor_nbytes(&s->t), err));
+    }
   }
   for (int k = 0; k < n_seeds; k++) {
     struct slot *seed = &p->slots[seeds[k]];
     const void *dy = dys ? dys[k] : NULL;
-    if (dy) {
+    if (dy && dys_on_device) {
+      if (seed->on_host) return od_err_set(err, OD_ERR_INVALID_ARG, "backward: '%s' lives on the host", g->values[seeds[k]].name);
+      OD_TRY(p->dev->ops->copy(p->dev, seed->grad.data, dy, od_tensor_nbytes(&seed->t), err));
+    } else if (dy && p->cuda && seed->on_host) {
+      memcpy(seed->grad.data, dy, od_tensor_nbytes(&seed->t));
+    } else if (dy) {
       OD_TRY(p->dev->ops->to_device(p->dev, seed->grad.data, dy, od_tensor_nbytes(&seed->t), err));
-    } else {
+    } else if (!p->cuda || seed->on_host) {
       int64_t n = od_tensor_numel(&seed->t);
-      for (int64_t e = 0; e < n; e++) od_tensor_set_f64(&seed->grad, e, 1.0); /* CPU: the only device that runs graphs */
+      for (int64_t e = 0; e < n; e++) od_tensor_set_f64(&seed->grad, e, 1.0);
+    } else if (seed->t.dtype == OD_DTYPE_FLOAT) {
+      OD_TRY(p->dev->ops->fill_f32(p->dev, seed->grad.data, (size_t)od_tensor_numel(&seed->t), 1.0f, err));
+    } else {
+      return od_err_set(err, OD_ERR_UNSUPPORTED, "backward: seeding '%s' (%s) with ones on %s: pass its gradient",
+                        g->values[seeds[k]].name, od_dtype_name(seed->t.dtype), p->dev->name);
     }
     seed->grad_reached = true;
   }
@@ -125,11 +148,23 @@ enum od_status od_program_backward(struct od_program *p, int n_seeds, const int 
   return OD_OK;
 }
 
+enum od_status od_program_backward(struct od_program *p, int n_seeds, const int *seeds, const void *const *dys,
+                                   struct od_err *err) {
+  return backward(p, n_seeds, seeds, dys, false, err);
+}
+
+enum od_status od_program_backward_device(struct od_program *p, int n_seeds, const int *seeds,
+                                          const void *const *dys, struct od_err *err) {
+  return backward(p, n_seeds, seeds, dys, true, err);
+}
+
 int od_program_missing_backward(const struct od_program *p, int *nodes, int max) {
   int count = 0;
   for (int i = 0; i < p->g->n_nodes; i++) {
     const struct prog_node *pn = &p->nodes[i];
-    if (pn->folded || pn->skipped || !pn->op || pn->op->k->backward[p->dev->kind]) continue;
+    if (pn->folded || pn->skipped || !pn->op) continue;
+    /* a CUDA program can always fall back on the CPU backward (host bridge) */
+    if (pn->op->k->backward[p->dev->kind] || (p->cuda && pn->op->k->backward[OD_DEVICE_CPU])) continue;
     const struct od_node *n = pn->node;
     bool needs = false;
     for (int k = 0; k < n->n_inputs; k++) {

@@ -371,9 +371,6 @@ enum od_status od_program_compile(const struct od_graph *g, const struct od_tens
                                   const struct od_compile_opts *opts, struct od_program **out,
                                   struct od_err *err) {
   if (!opts || !opts->dev) return od_err_set(err, OD_ERR_INVALID_ARG, "compile: no device given");
-  if (opts->dev->kind != OD_DEVICE_CPU)
-    return od_err_set(err, OD_ERR_UNSUPPORTED, "compile: only the CPU device runs graphs so far (got %s)",
-                      opts->dev->name);
   struct od_program *p = calloc(1, sizeof *p);
   if (!p) return od_err_set(err, OD_ERR_OOM, "out of memory");
   p->g = g;
@@ -381,6 +378,7 @@ enum od_status od_program_compile(const struct od_graph *g, const struct od_tens
   p->pool = opts->pool;
   p->training = opts->training;
   p->keep = opts->keep;
+  p->cuda = opts->dev->kind != OD_DEVICE_CPU;
   p->slots = calloc((size_t)g->n_values + 1, sizeof *p->slots);
   p->nodes = calloc((size_t)g->n_nodes + 1, sizeof *p->nodes);
   if (!p->slots || !p->nodes) {
@@ -421,6 +419,7 @@ enum od_status od_program_compile(const struct od_graph *g, const struct od_tens
   }
   if (st == OD_OK) st = plan_arena(p, err);
   if (st == OD_OK && p->backward) st = plan_grads(p, err);
+  if (st == OD_OK && p->cuda) st = od_program_place(p, opts, err);
   p->keep = NULL; /* the caller's flags are not kept past compile */
   if (st != OD_OK) {
     od_program_destroy(p);

@@ -19,6 +19,13 @@ enum od_device_kind {
 
 struct od_device;
 
+/* Math precision of a device's kernels (train.precision). Master weights, losses and
+ * BatchNormalization statistics stay float32 in every mode.
+ *   FP32  plain float32 everywhere (cuDNN/cuBLAS without tensor-core TF32)
+ *   TF32  float32 storage, convolutions and GEMMs on TF32 tensor cores
+ *   BF16  convolutions and GEMMs on bfloat16 tensor cores, float32 accumulation */
+enum od_precision { OD_PRECISION_FP32 = 0, OD_PRECISION_TF32, OD_PRECISION_BF16 };
+
 struct od_device_ops {
   enum od_status (*alloc)(struct od_device *dev, size_t bytes, void **out, struct od_err *err);
   void (*free)(struct od_device *dev, void *ptr);
@@ -39,6 +46,7 @@ struct od_device {
   int index;                        /* CUDA ordinal; 0 for the CPU */
   char name[320];                   /* "cpu", "cuda:0 (NVIDIA H100 80GB HBM3)" */
   const struct od_device_ops *ops;
+  enum od_precision precision;      /* set by the caller after opening; FP32 by default */
   void *impl;                       /* backend state (stream, handles, workspace) */
 };
 

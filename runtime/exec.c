@@ -51,18 +51,32 @@ enum od_status od_program_infer_node(struct od_program *p, int i, bool *needs_va
   return OD_OK;
 }
 
-enum od_status od_program_forward_node(struct od_program *p, int i, struct od_err *err) {
-  const struct prog_node *pn = &p->nodes[i];
+static enum od_status device_forward(struct od_program *p, int i, struct od_err *err) {
+  struct prog_node *pn = &p->nodes[i];
   const struct od_node *n = pn->node;
-  od_kernel_fn fwd = pn->op->k->forward[OD_DEVICE_CPU];
-  if (!fwd) return od_err_set(err, OD_ERR_UNSUPPORTED, "no CPU kernel");
   struct od_tensor *in[MAX_NODE_IO], *out[MAX_NODE_IO];
   for (int k = 0; k < n->n_inputs; k++) in[k] = n->inputs[k] >= 0 ? &p->slots[n->inputs[k]].t : NULL;
   for (int o = 0; o < n->n_outputs; o++) out[o] = n->outputs[o] >= 0 ? &p->slots[n->outputs[o]].t : NULL;
   struct od_kernel_ctx c = {.node = n, .attrs = pn->attrs, .n_in = n->n_inputs, .in = in,
                             .n_out = n->n_outputs, .out = out, .training = p->training,
-                            .dev = p->dev, .pool = p->pool, .err = err};
+                            .dev = p->dev, .pool = p->pool, .state = &pn->state, .err = err};
+  od_kernel_fn fwd = pn->op->k->forward[p->placed ? p->dev->kind : OD_DEVICE_CPU];
+  if (!fwd) return od_err_set(err, OD_ERR_UNSUPPORTED, "no %s kernel", p->placed ? p->dev->name : "CPU");
   return fwd(&c);
+}
+
+enum od_status od_program_forward_node(struct od_program *p, int i, struct od_err *err) {
+  struct prog_node *pn = &p->nodes[i];
+  if (!p->placed || !p->cuda) return device_forward(p, i, err); /* CPU programs; folding at compile time */
+  if (pn->host) return od_bridge_forward(p, i, err);
+  enum od_status st = device_forward(p, i, err);
+  if (st != OD_ERR_UNSUPPORTED) return st;
+  /* the CUDA kernel does not handle this case (dtype, attribute form): the host runs it from now on */
+  pn->host = pn->bwd_host = true;
+  free(pn->host_why);
+  pn->host_why = strdup(err && err->msg[0] ? err->msg : "the CUDA kernel declined");
+  od_err_clear(err);
+  return od_bridge_forward(p, i, err);
 }
 
 /* Shapes a run-time node now that its inputs hold data, and (re)allocates its outputs. */
@@ -85,6 +99,21 @@ static enum od_status shape_dynamic(struct od_program *p, int i, struct od_err *
   return OD_OK;
 }
 
+static enum od_status run_nodes(struct od_program *p, struct od_err *err) {
+  const struct od_graph *g = p->g;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const struct prog_node *pn = &p->nodes[i];
+    if (pn->folded || pn->skipped) continue;
+    double t0 = p->profile_ms ? now_ms() : 0;
+    enum od_status st = pn->dynamic && !p->cuda ? shape_dynamic(p, i, err) : OD_OK;
+    if (st == OD_OK) st = od_program_forward_node(p, i, err);
+    if (p->profile_ms && p->cuda && st == OD_OK) st = p->dev->ops->sync(p->dev, err);
+    if (p->profile_ms) p->profile_ms[i] += now_ms() - t0;
+    if (st != OD_OK) return od_program_node_error(pn->node, err);
+  }
+  return OD_OK;
+}
+
 enum od_status od_program_run(struct od_program *p, const struct od_tensor *inputs, struct od_err *err) {
   const struct od_graph *g = p->g;
   for (int i = 0; i < g->n_inputs; i++) {
@@ -97,18 +126,45 @@ enum od_status od_program_run(struct od_program *p, const struct od_tensor *inpu
                         od_shape_str(s->t.rank, s->t.dims, a, sizeof a), od_dtype_name(inputs[i].dtype),
                         od_shape_str(inputs[i].rank, inputs[i].dims, b, sizeof b));
     }
-    s->t.data = inputs[i].data;
+    if (!p->cuda) {
+      s->t.data = inputs[i].data;
+    } else if (s->t.data) { /* NULL: no node that runs reads it (e.g. only its shape is used) */
+      size_t bytes = od_tensor_nbytes(&s->t);
+      if (bytes) OD_TRY(p->dev->ops->to_device(p->dev, s->t.data, inputs[i].data, bytes, err));
+    }
   }
-  for (int i = 0; i < g->n_nodes; i++) {
-    const struct prog_node *pn = &p->nodes[i];
-    if (pn->folded || pn->skipped) continue;
-    double t0 = p->profile_ms ? now_ms() : 0;
-    enum od_status st = pn->dynamic ? shape_dynamic(p, i, err) : OD_OK;
-    if (st == OD_OK) st = od_program_forward_node(p, i, err);
-    if (p->profile_ms) p->profile_ms[i] += now_ms() - t0;
-    if (st != OD_OK) return od_program_node_error(pn->node, err);
+  return run_nodes(p, err);
+}
+
+enum od_status od_program_run_bound(struct od_program *p, struct od_err *err) {
+  for (int i = 0; i < p->g->n_inputs; i++) {
+    const struct slot *s = &p->slots[p->g->inputs[i]];
+    if (s->kind == SLOT_INPUT && !s->t.data && od_tensor_nbytes(&s->t))
+      return od_err_set(err, OD_ERR_INVALID_ARG, "input '%s' was not bound", p->g->values[p->g->inputs[i]].name);
   }
-  return OD_OK;
+  return run_nodes(p, err);
+}
+
+const struct od_tensor *od_program_host_value(struct od_program *p, int value_id, struct od_err *err) {
+  if (!od_program_value(p, value_id)) {
+    od_err_set(err, OD_ERR_INVALID_ARG, "value %d is not readable after the run (it was not kept)", value_id);
+    return NULL;
+  }
+  struct slot *s = &p->slots[value_id];
+  if (!p->cuda) return &s->t;
+  if (od_slot_host_view(p, value_id, false, &s->hview, err) != OD_OK) return NULL;
+  return &s->hview;
+}
+
+const struct od_tensor *od_program_host_grad(struct od_program *p, int value_id, struct od_err *err) {
+  if (!od_program_grad(p, value_id)) {
+    od_err_set(err, OD_ERR_INVALID_ARG, "value %d takes no gradient", value_id);
+    return NULL;
+  }
+  struct slot *s = &p->slots[value_id];
+  if (!p->cuda) return &s->grad;
+  if (od_slot_host_view(p, value_id, true, &s->hgview, err) != OD_OK) return NULL;
+  return &s->hgview;
 }
 
 const struct od_tensor *od_program_output(const struct od_program *p, int i) {
@@ -146,12 +202,17 @@ void od_program_destroy(struct od_program *p) {
   if (p->slots)
     for (int v = 0; v < p->g->n_values; v++) {
       struct slot *s = &p->slots[v];
-      if (s->kind == SLOT_CONST || s->kind == SLOT_DYNAMIC) free(s->t.data);
+      if (s->kind == SLOT_CONST) free(p->placed ? s->host : s->t.data);
+      if (s->kind == SLOT_DYNAMIC) free(s->t.data);
       if (s->kind == SLOT_DYNAMIC && s->requires_grad && !s->grad_bound) free(s->grad.data);
     }
   if (p->grad_arena) p->dev->ops->free(p->dev, p->grad_arena);
   if (p->nodes)
-    for (int i = 0; i < p->g->n_nodes; i++) free(p->nodes[i].attrs);
+    for (int i = 0; i < p->g->n_nodes; i++) {
+      if (p->nodes[i].state) p->nodes[i].state->destroy(p->nodes[i].state, p->dev);
+      free(p->nodes[i].attrs);
+    }
+  od_program_unplace(p);
   if (p->arena) p->dev->ops->free(p->dev, p->arena);
   free(p->slots);
   free(p->nodes);

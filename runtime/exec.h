@@ -7,7 +7,9 @@
  * shape depends on run-time values (NonZero, NonMaxSuppression, ...) and everything downstream of
  * them are shaped and allocated at run time instead.
  *
- * A program runs on one device; the CPU device is the reference. */
+ * A program runs on one device; the CPU device is the reference. On a CUDA device each node runs
+ * there when its op has a CUDA kernel for it, else on the CPU through the host bridge (copies in
+ * and out): see runtime/placement.c and od_program_node_on_host. */
 #ifndef OD_EXEC_H
 #define OD_EXEC_H
 
@@ -37,6 +39,10 @@ struct od_compile_opts {
    * outputs are not computed unless kept), so a teacher runs only up to the paired tensors and
    * a student's post-processing (NMS) is left out of training. */
   const uint8_t *keep;
+  /* CUDA devices: a device copy of g->param_data (same layout, od_graph_param_upload) shared by
+   * several programs of one graph, so that in-place updates (BatchNormalization running
+   * statistics) are seen by all of them. NULL: the program uploads its own copy. */
+  void *param_mirror;
 };
 
 /* Compiles g for inputs of the given dtypes and shapes (one per g->inputs[i], in order; data is
@@ -45,11 +51,34 @@ enum od_status od_program_compile(const struct od_graph *g, const struct od_tens
                                   const struct od_compile_opts *opts, struct od_program **out,
                                   struct od_err *err);
 
-/* Runs the program on inputs with the compiled shapes; data are host pointers. */
+/* Runs the program on inputs with the compiled shapes; data are host pointers (copied to the device
+ * first on a CUDA device). */
 enum od_status od_program_run(struct od_program *p, const struct od_tensor *inputs, struct od_err *err);
 
+/* Runs with the inputs as last bound by od_program_bind_value (device pointers on a CUDA device):
+ * no copy. */
+enum od_status od_program_run_bound(struct od_program *p, struct od_err *err);
+
+/* A host view of value v after a run (a copy into a program-owned buffer on a CUDA device, valid
+ * until the next run; the value itself on the CPU). NULL with err set when v is not readable. */
+const struct od_tensor *od_program_host_value(struct od_program *p, int value_id, struct od_err *err);
+
+/* The same for the gradient of v after od_program_backward. */
+const struct od_tensor *od_program_host_grad(struct od_program *p, int value_id, struct od_err *err);
+
+/* Whether node i runs on the host (the CPU, or the host bridge of a CUDA program), and why
+ * (NULL: no reason recorded, e.g. a CPU program). */
+bool od_program_node_on_host(const struct od_program *p, int node, const char **why);
+
+/* Device copy of a graph's parameter block for od_compile_opts.param_mirror; download copies it
+ * back (BatchNormalization running statistics updated on the device, before export). */
+enum od_status od_graph_param_upload(const struct od_graph *g, struct od_device *dev, void **mirror,
+                                     struct od_err *err);
+enum od_status od_graph_param_download(struct od_graph *g, struct od_device *dev, const void *mirror,
+                                       struct od_err *err);
+
 /* Points value v (a parameter, or an input) at caller-owned memory of the same dtype and shape,
- * e.g. the trainer's parameter block. Stays bound until rebound. */
+ * e.g. the trainer's parameter block (device memory on a CUDA device). Stays bound until rebound. */
 enum od_status od_program_bind_value(struct od_program *p, int value_id, void *data, struct od_err *err);
 
 /* Points the gradient of value v at caller-owned memory (e.g. the trainer's gradient block). The
@@ -62,6 +91,10 @@ enum od_status od_program_bind_grad(struct od_program *p, int value_id, void *da
  * naming the first node on the path whose op has no backward. */
 enum od_status od_program_backward(struct od_program *p, int n_seeds, const int *seeds, const void *const *dys,
                                    struct od_err *err);
+
+/* The same with each dys[i] in the program's device memory (the trainer's losses computed there). */
+enum od_status od_program_backward_device(struct od_program *p, int n_seeds, const int *seeds,
+                                          const void *const *dys, struct od_err *err);
 
 /* The gradient of value v after od_program_backward (NULL when v takes no gradient). */
 const struct od_tensor *od_program_grad(const struct od_program *p, int value_id);
@@ -77,7 +110,8 @@ int od_program_missing_backward(const struct od_program *p, int *nodes, int max)
 /* Bytes of the internal gradient buffers (backward programs). */
 size_t od_program_grad_bytes(const struct od_program *p);
 
-/* Graph output i after a run (g->outputs[i]); its data is host memory on the CPU device. */
+/* Graph output i after a run (g->outputs[i]); its data is device memory (host memory on the CPU
+ * device; od_program_host_value gives a host view on any device). */
 const struct od_tensor *od_program_output(const struct od_program *p, int i);
 
 /* Any value by id after a run (NULL if its memory was reused: keep it with od_compile_opts.keep). */

@@ -1,6 +1,10 @@
 """Writes the single-op models that tests/gradcheck_runner.c checks against finite differences.
 
-usage: gen_gradcheck.py OUTDIR
+usage: gen_gradcheck.py OUTDIR [--float32]
+
+--float32 writes the same cases in float32 (inputs, outputs and float initializers), for
+tests/cuda_parity.c: the CUDA kernels are float32 and are compared with the CPU ones, not with
+finite differences.
 
 Each case is one ONNX node on double inputs (float64 keeps the finite differences exact enough to
 catch any wrong term; see gradcheck_runner.c for the tolerance argument). Inputs that take no
@@ -14,7 +18,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-D = TensorProto.DOUBLE
+FLOAT32 = "--float32" in sys.argv
+D = TensorProto.FLOAT if FLOAT32 else TensorProto.DOUBLE
 CASES = []
 
 
@@ -32,6 +37,8 @@ def write(c, outdir):
         n = f"x{i}"
         names.append(n)
         if isinstance(spec, np.ndarray):
+            if FLOAT32 and spec.dtype == np.float64:
+                spec = spec.astype(np.float32)
             inits.append(numpy_helper.from_array(spec, n))
         else:
             ins.append(helper.make_tensor_value_info(n, D, list(spec)))

@@ -65,7 +65,7 @@ enum od_status od_trainer_mkdirs(const char *dir, struct od_err *err) {
 
 enum od_status od_trainer_save(struct od_trainer *t, const char *dir, struct od_err *err) {
   OD_TRY(od_trainer_mkdirs(dir, err));
-  od_params_to_graph(&t->params, t->student->graph);
+  OD_TRY(od_trainer_sync_graph(t, err));
   char tmp[4096], final[4096];
   snprintf(final, sizeof final, "%s/checkpoint.bin", dir);
   snprintf(tmp, sizeof tmp, "%s/.checkpoint.bin.tmp.%d", dir, (int)getpid());

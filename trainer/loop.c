@@ -57,7 +57,7 @@ static void progress(struct od_trainer *t, const struct od_train_io *io, double 
  * (out_dir/best). Needs a detection task (task_loss) and voc/synthetic data. */
 static enum od_status periodic_eval(struct od_trainer *t, const struct od_train_io *io, FILE *log, struct od_err *err) {
   const struct od_manifest *m = t->m;
-  od_params_to_graph(&t->params, t->student->graph);
+  OD_TRY(od_trainer_sync_graph(t, err));
   int heads[OD_TRAIN_MAX_HEADS];
   for (int i = 0; i < t->n_heads; i++) heads[i] = t->heads[i].value;
   struct od_eval_spec spec = {.g = t->student->graph, .input = t->s_input, .heads = heads, .tl = &m->task_loss,

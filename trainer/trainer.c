@@ -36,15 +36,57 @@ static enum od_status graph_inputs(const struct od_graph *g, int fed, const stru
   return OD_OK;
 }
 
+/* Device copies of the graphs' parameter blocks (once) and of the trainer's block (again when
+ * adapters changed its size). */
+static enum od_status device_buffers(struct od_trainer *t, struct od_err *err) {
+  struct od_device *dev = t->dev;
+  if (!t->s_mirror) OD_TRY(od_graph_param_upload(t->student->graph, dev, &t->s_mirror, err));
+  if (t->teacher && !t->t_mirror) OD_TRY(od_graph_param_upload(t->teacher->graph, dev, &t->t_mirror, err));
+  if (t->dw && t->d_total == t->params.total) return OD_OK;
+  if (t->dw) dev->ops->free(dev, t->dw);
+  if (t->dg) dev->ops->free(dev, t->dg);
+  free(t->g_host);
+  t->dw = t->dg = t->g_host = NULL;
+  size_t bytes = (t->params.total ? t->params.total : 1) * sizeof(float);
+  OD_TRY(dev->ops->alloc(dev, bytes, (void **)&t->dw, err));
+  OD_TRY(dev->ops->alloc(dev, bytes, (void **)&t->dg, err));
+  t->g_host = malloc(bytes);
+  if (!t->g_host) return od_err_set(err, OD_ERR_OOM, "out of memory");
+  t->d_total = t->params.total;
+  OD_TRY(dev->ops->to_device(dev, t->dw, t->params.w, t->params.total * sizeof(float), err));
+  return dev->ops->sync(dev, err);
+}
+
+enum od_status od_trainer_upload(struct od_trainer *t, struct od_err *err) {
+  if (!t->on_device) return OD_OK;
+  struct od_device *dev = t->dev;
+  const struct od_graph *sg = t->student->graph;
+  if (t->s_mirror && sg->param_bytes) OD_TRY(dev->ops->to_device(dev, t->s_mirror, sg->param_data, sg->param_bytes, err));
+  if (t->dw) OD_TRY(dev->ops->to_device(dev, t->dw, t->params.w, t->params.total * sizeof(float), err));
+  if (t->dstate)
+    OD_TRY(dev->ops->to_device(dev, t->dstate, t->params.state,
+                               t->params.total * (size_t)t->params.state_per_param * sizeof(float), err));
+  t->host_stale = false;
+  return dev->ops->sync(dev, err);
+}
+
+enum od_status od_trainer_sync_graph(struct od_trainer *t, struct od_err *err) {
+  OD_TRY(od_trainer_device_download(t, err));
+  if (t->on_device && t->s_mirror) OD_TRY(od_graph_param_download(t->student->graph, t->dev, t->s_mirror, err));
+  od_params_to_graph(&t->params, t->student->graph);
+  return OD_OK;
+}
+
 static enum od_status compile_size(struct od_trainer *t, int h, int w, struct size_prog *sp, struct od_err *err) {
   const struct od_graph *tg = t->teacher ? t->teacher->graph : NULL, *sg = t->student->graph;
+  if (t->on_device) OD_TRY(device_buffers(t, err));
   struct od_tensor x = {.dtype = OD_DTYPE_FLOAT, .rank = 4, .dims = {t->m->train.batch_size, t->channels, h, w}};
   struct od_tensor in[OD_TRAIN_MAX_INPUTS];
   memset(sp, 0, sizeof *sp);
   sp->h = h;
   sp->w = w;
   if (tg) {
-    struct od_compile_opts topts = {.dev = t->dev, .pool = t->pool, .keep = t->t_keep};
+    struct od_compile_opts topts = {.dev = t->dev, .pool = t->pool, .keep = t->t_keep, .param_mirror = t->t_mirror};
     OD_TRY(graph_inputs(tg, t->t_input, &x, in, "the teacher", err));
     if (od_program_compile(tg, in, &topts, &sp->teacher, err) != OD_OK) {
       od_err_prefix(err, "teacher %s at %dx%d", t->m->teacher_model, h, w);
@@ -52,7 +94,8 @@ static enum od_status compile_size(struct od_trainer *t, int h, int w, struct si
     }
   }
   struct od_compile_opts sopts = {.dev = t->dev, .pool = t->pool, .training = true, .trainable = t->trainable,
-                                  .keep = t->s_keep};
+                                  .keep = t->s_keep, .param_mirror = t->s_mirror};
+  float *w_base = t->on_device ? t->dw : t->params.w, *g_base = t->on_device ? t->dg : t->params.g;
   enum od_status st = graph_inputs(sg, t->s_input, &x, in, "the student", err);
   if (st == OD_OK && od_program_compile(sg, in, &sopts, &sp->student, err) != OD_OK) {
     od_err_prefix(err, "student %s at %dx%d", t->m->student_model, h, w);
@@ -61,9 +104,9 @@ static enum od_status compile_size(struct od_trainer *t, int h, int w, struct si
   for (int i = 0; i < t->params.n && st == OD_OK; i++) {
     const struct od_param *p = &t->params.p[i];
     if (p->value < 0) continue;
-    st = od_program_bind_value(sp->student, p->value, t->params.w + p->offset, err);
+    st = od_program_bind_value(sp->student, p->value, w_base + p->offset, err);
     if (st == OD_OK && od_program_requires_grad(sp->student, p->value))
-      st = od_program_bind_grad(sp->student, p->value, t->params.g + p->offset, err);
+      st = od_program_bind_grad(sp->student, p->value, g_base + p->offset, err);
   }
   if (st != OD_OK) size_prog_free(sp);
   return st;
@@ -246,9 +289,14 @@ enum od_status od_trainer_create(const struct od_manifest *m, const char *resume
   if (st == OD_OK) st = od_model_load(m->student_model, &t->student, err);
   if (st == OD_OK) st = od_untie_shared(t->student, m->train.untie_shared, &t->n_untied, err);
   if (st == OD_OK) st = od_device_open(m->train.device, &t->dev, err);
-  if (st == OD_OK && t->dev->kind != OD_DEVICE_CPU)
-    st = od_err_set(err, OD_ERR_UNSUPPORTED, "train.device: training on %s is not available yet; use \"cpu\"",
-                    t->dev->name);
+  if (st == OD_OK) {
+    t->on_device = t->dev->kind != OD_DEVICE_CPU;
+    const char *pr = m->train.precision ? m->train.precision : "fp32";
+    t->dev->precision = !strcmp(pr, "tf32") ? OD_PRECISION_TF32 : !strcmp(pr, "bf16") ? OD_PRECISION_BF16 : OD_PRECISION_FP32;
+    if (!t->on_device && t->dev->precision != OD_PRECISION_FP32)
+      st = od_err_set(err, OD_ERR_INVALID_ARG, "train.precision: \"%s\" needs a CUDA device (train.device is \"%s\")",
+                      pr, m->train.device);
+  }
   if (st == OD_OK) st = od_pool_create(m->train.threads, &t->pool, err);
   if (st == OD_OK && t->teacher) st = pick_input(t->teacher->graph, m->data.input, m->teacher_model, &t->t_input, err);
   if (st == OD_OK) st = pick_input(t->student->graph, m->data.input, m->student_model, &t->s_input, err);
@@ -272,9 +320,11 @@ enum od_status od_trainer_create(const struct od_manifest *m, const char *resume
   for (int i = 0; i < t->n_progs; i++) size_prog_free(&t->progs[i]);
   t->n_progs = 0;
   if (st == OD_OK) st = od_trainer_program(t, t->h, t->w, &sp, err);
+  if (st == OD_OK && t->on_device && od_trainer_device_step_possible(t)) st = od_trainer_device_setup(t, err);
   if (st == OD_OK)
     st = od_data_open(&m->data, m->train.batch_size, t->channels, t->h, t->w, m->train.seed, &t->data, err);
   if (st == OD_OK && resume_dir) st = od_trainer_load(t, resume_dir, err);
+  if (st == OD_OK && resume_dir) st = od_trainer_upload(t, err);
   if (st != OD_OK) {
     od_trainer_destroy(t);
     return st;
@@ -305,12 +355,15 @@ static enum od_status seed_buffers(struct od_trainer *t, struct size_prog *sp, s
 static enum od_status pair_losses(struct od_trainer *t, struct size_prog *sp, double *total, struct od_err *err) {
   for (int i = 0; i < t->n_pairs; i++) {
     struct pair_rt *pr = &t->pairs[i];
+    if (t->dev_step && pr->dev_loss) continue;
+    for (int k = 0; k < pr->arity; k++) t->seed_host_used[pr->seed_index[k]] = true;
     struct od_tensor A[2], dA[2];
     const struct od_tensor *Ap[2], *Tp[2];
     struct od_tensor *dAp[2];
     for (int k = 0; k < pr->arity; k++) {
-      const struct od_tensor *S = od_program_value(sp->student, pr->sb[k].value);
-      Tp[k] = od_program_value(sp->teacher, pr->tb[k].value);
+      const struct od_tensor *S = od_program_host_value(sp->student, pr->sb[k].value, err);
+      Tp[k] = S ? od_program_host_value(sp->teacher, pr->tb[k].value, err) : NULL;
+      if (!S || !Tp[k]) return err->status;
       if (od_adapter_forward(&pr->ad[k], &t->params, S, Tp[k], &A[k], err) != OD_OK) {
         od_err_prefix(err, "pairs[%d] at input %dx%d", i, sp->h, sp->w);
         return err->status;
@@ -339,8 +392,8 @@ static enum od_status pair_losses(struct od_trainer *t, struct size_prog *sp, do
     }
     for (int k = 0; k < pr->arity; k++)
       if (!od_adapter_identity(&pr->ad[k]))
-        od_adapter_backward(&pr->ad[k], &t->params, od_program_value(sp->student, pr->sb[k].value), pr->dA[k],
-                            t->seed_grads[pr->seed_index[k]]);
+        od_adapter_backward(&pr->ad[k], &t->params, od_program_host_value(sp->student, pr->sb[k].value, err),
+                            pr->dA[k], t->seed_grads[pr->seed_index[k]]);
     pr->last_value = value;
     *total += pr->cfg->weight * value;
   }
@@ -354,11 +407,13 @@ static enum od_status task_loss(struct od_trainer *t, struct size_prog *sp, cons
   const struct od_tensor *X[OD_TRAIN_MAX_HEADS];
   struct od_tensor dX[OD_TRAIN_MAX_HEADS], *dXp[OD_TRAIN_MAX_HEADS];
   for (int i = 0; i < t->n_heads; i++) {
-    X[i] = od_program_value(sp->student, t->heads[i].value);
+    X[i] = od_program_host_value(sp->student, t->heads[i].value, err);
+    if (!X[i]) return err->status;
     dX[i] = *X[i];
     dX[i].data = t->seed_grads[t->head_seed[i]];
     dXp[i] = &dX[i];
   }
+  for (int i = 0; i < t->n_heads; i++) t->seed_host_used[t->head_seed[i]] = true;
   double w = t->m->task_loss.weight, value = 0;
   if (od_yolov3_loss_pool(&t->m->task_loss, t->n_heads, X, b, w, &value, dXp, t->pool, err) != OD_OK) {
     od_err_prefix(err, "task_loss (yolov3)");
@@ -366,6 +421,61 @@ static enum od_status task_loss(struct od_trainer *t, struct size_prog *sp, cons
   }
   t->task_value = value;
   *total += w * value;
+  return OD_OK;
+}
+
+enum od_status od_trainer_host_losses(struct od_trainer *t, struct size_prog *sp, const struct od_batch *b,
+                                      double *total, struct od_err *err) {
+  memset(t->seed_host_used, 0, sizeof t->seed_host_used);
+  bool any = t->n_heads > 0;
+  for (int i = 0; i < t->n_pairs; i++) any |= !(t->dev_step && t->pairs[i].dev_loss);
+  if (!any) return OD_OK; /* every loss runs on the device */
+  OD_TRY(seed_buffers(t, sp, err));
+  OD_TRY(pair_losses(t, sp, total, err));
+  return task_loss(t, sp, b, total, err);
+}
+
+/* Teacher and student forward on batch x: on a device the batch is uploaded once and bound to
+ * both programs. */
+static enum od_status run_forward(struct od_trainer *t, struct size_prog *sp, const struct od_tensor *x,
+                                  struct od_err *err) {
+  struct od_tensor in[OD_TRAIN_MAX_INPUTS];
+  if (t->on_device) {
+    size_t bytes = od_tensor_nbytes(x);
+    if (bytes > t->dx_bytes) {
+      if (t->dx) t->dev->ops->free(t->dev, t->dx);
+      t->dx = NULL;
+      t->dx_bytes = 0;
+      OD_TRY(t->dev->ops->alloc(t->dev, bytes, (void **)&t->dx, err));
+      t->dx_bytes = bytes;
+    }
+    OD_TRY(t->dev->ops->to_device(t->dev, t->dx, x->data, bytes, err));
+    if (sp->teacher) OD_TRY(od_program_bind_value(sp->teacher, t->t_input, t->dx, err));
+    OD_TRY(od_program_bind_value(sp->student, t->s_input, t->dx, err));
+  }
+  if (t->teacher) {
+    OD_TRY(graph_inputs(t->teacher->graph, t->t_input, x, in, "the teacher", err));
+    if ((t->on_device ? od_program_run_bound(sp->teacher, err) : od_program_run(sp->teacher, in, err)) != OD_OK) {
+      od_err_prefix(err, "teacher");
+      return err->status;
+    }
+  }
+  OD_TRY(graph_inputs(t->student->graph, t->s_input, x, in, "the student", err));
+  if ((t->on_device ? od_program_run_bound(sp->student, err) : od_program_run(sp->student, in, err)) != OD_OK) {
+    od_err_prefix(err, "student");
+    return err->status;
+  }
+  return OD_OK;
+}
+
+/* The student's parameter gradients from the device into the host block (adapter gradients,
+ * computed on the host, stay). */
+static enum od_status download_grads(struct od_trainer *t, struct od_err *err) {
+  OD_TRY(t->dev->ops->to_host(t->dev, t->g_host, t->dg, t->params.total * sizeof(float), err));
+  for (int i = 0; i < t->params.n; i++) {
+    const struct od_param *p = &t->params.p[i];
+    if (p->value >= 0) memcpy(t->params.g + p->offset, t->g_host + p->offset, p->n * sizeof(float));
+  }
   return OD_OK;
 }
 
@@ -377,20 +487,17 @@ enum od_status od_trainer_step(struct od_trainer *t, double *loss, struct od_err
   OD_TRY(od_trainer_program(t, batch.h, batch.w, &sp, err));
   struct od_tensor x = {.dtype = OD_DTYPE_FLOAT, .rank = 4, .dims = {batch.n, batch.c, batch.h, batch.w},
                         .data = batch.images};
-  struct od_tensor in[OD_TRAIN_MAX_INPUTS];
-  if (t->teacher) {
-    OD_TRY(graph_inputs(t->teacher->graph, t->t_input, &x, in, "the teacher", err));
-    if (od_program_run(sp->teacher, in, err) != OD_OK) {
-      od_err_prefix(err, "teacher");
-      return err->status;
-    }
-  }
-  OD_TRY(graph_inputs(t->student->graph, t->s_input, &x, in, "the student", err));
-  if (od_program_run(sp->student, in, err) != OD_OK) {
-    od_err_prefix(err, "student");
-    return err->status;
+  OD_TRY(run_forward(t, sp, &x, err));
+  if (t->dev_step) {
+    double total = 0;
+    OD_TRY(od_trainer_device_step(t, sp, &batch, &total, err));
+    t->last_loss = total;
+    t->step++;
+    *loss = total;
+    return OD_OK;
   }
   memset(t->params.g, 0, t->params.total * sizeof(float));
+  if (t->on_device) OD_TRY(t->dev->ops->zero(t->dev, t->dg, t->params.total * sizeof(float), err));
   OD_TRY(seed_buffers(t, sp, err));
   double total = 0;
   OD_TRY(pair_losses(t, sp, &total, err));
@@ -402,6 +509,7 @@ enum od_status od_trainer_step(struct od_trainer *t, double *loss, struct od_err
     od_err_prefix(err, "student backward");
     return err->status;
   }
+  if (t->on_device) OD_TRY(download_grads(t, err));
   double norm = od_grad_norm(t->params.g, t->params.total);
   double scale = m->train.optim.clip_norm > 0 && norm > m->train.optim.clip_norm ? m->train.optim.clip_norm / norm : 1;
   double lr = od_schedule_lr(&m->train.schedule, m->train.optim.lr, t->step);
@@ -411,6 +519,7 @@ enum od_status od_trainer_step(struct od_trainer *t, double *loss, struct od_err
     od_optim_update(&m->train.optim, lr, t->step + 1, t->params.w + p->offset, t->params.g + p->offset,
                     t->params.state + p->offset * (size_t)spp, p->n, p->decay, scale);
   }
+  if (t->on_device) OD_TRY(t->dev->ops->to_device(t->dev, t->dw, t->params.w, t->params.total * sizeof(float), err));
   t->last_lr = lr;
   t->last_grad_norm = norm;
   t->last_loss = total;
@@ -422,7 +531,7 @@ enum od_status od_trainer_step(struct od_trainer *t, double *loss, struct od_err
 /* ---- export and teardown --------------------------------------------------------------------------- */
 
 enum od_status od_trainer_export(struct od_trainer *t, const char *path, struct od_err *err) {
-  od_params_to_graph(&t->params, t->student->graph);
+  OD_TRY(od_trainer_sync_graph(t, err));
   return od_model_export(t->student, path, NULL, err);
 }
 
@@ -437,6 +546,13 @@ void od_trainer_destroy(struct od_trainer *t) {
       free(t->pairs[i].dA[k]);
     }
   for (int s = 0; s < t->n_seeds; s++) free(t->seed_grads[s]);
+  od_trainer_device_free(t);
+  if (t->dev) {
+    void *dbuf[] = {t->s_mirror, t->t_mirror, t->dw, t->dg, t->dx};
+    for (size_t k = 0; k < sizeof dbuf / sizeof dbuf[0]; k++)
+      if (dbuf[k]) t->dev->ops->free(t->dev, dbuf[k]);
+  }
+  free(t->g_host);
   free(t->pairs);
   free(t->t_keep);
   free(t->s_keep);

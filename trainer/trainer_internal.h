@@ -36,6 +36,7 @@ struct pair_rt {
   float *dA[2];                       /* gradient of the adapted tensor (when an adapter exists) */
   size_t dA_bytes[2];
   double last_value;                  /* unweighted loss of the last step */
+  bool dev_loss;                      /* device step: this pair's loss runs on the device */
 };
 
 struct od_trainer {
@@ -65,7 +66,46 @@ struct od_trainer {
   double last_loss, last_lr, last_grad_norm;
   int n_untied;                       /* parameters given their own copy (untie.h) */
   double best_map;                    /* best eval mAP (11-point) so far */
+  /* On a CUDA device (trainer/trainer.c): programs run there; losses, adapters and the optimizer
+   * run on the host over host copies (the parameter block stays the master copy). */
+  bool on_device;
+  void *s_mirror, *t_mirror;          /* device copies of the graphs' parameter blocks */
+  float *dw, *dg;                     /* device copies of params.w and params.g */
+  size_t d_total;                     /* floats in dw/dg */
+  float *g_host;                      /* host scratch: the gradient block downloaded */
+  float *dx;                          /* the input batch on the device */
+  size_t dx_bytes;
+  /* The device step (trainer/step_device.c), when no adapter has parameters: supported losses,
+   * the gradient norm and the optimizer run on the device; the host copies of the weights and
+   * optimizer state are brought back only when needed (host_stale). */
+  bool dev_step;
+  bool host_stale;                    /* params.w / params.state are behind dw / dstate */
+  float *dstate;                      /* optimizer state on the device */
+  struct od_cuda_optim *dopt;
+  void *dseed[OD_TRAIN_MAX_SEEDS];    /* gradient seeds on the device */
+  size_t dseed_bytes[OD_TRAIN_MAX_SEEDS];
+  bool seed_host_used[OD_TRAIN_MAX_SEEDS]; /* a host loss wrote into seed_grads[s] this step */
 };
+
+/* trainer/step_device.c */
+bool od_trainer_device_step_possible(const struct od_trainer *t);
+enum od_status od_trainer_device_setup(struct od_trainer *t, struct od_err *err);
+enum od_status od_trainer_device_step(struct od_trainer *t, struct size_prog *sp, const struct od_batch *b,
+                                      double *total, struct od_err *err);
+enum od_status od_trainer_device_download(struct od_trainer *t, struct od_err *err);
+void od_trainer_device_free(struct od_trainer *t);
+
+/* trainer/trainer.c, for the device step: host-side losses of the pairs that do not run on the
+ * device (dev_loss false) and the task loss, into the host seed buffers (zeroed first). */
+enum od_status od_trainer_host_losses(struct od_trainer *t, struct size_prog *sp, const struct od_batch *b,
+                                      double *total, struct od_err *err);
+
+/* Brings the student graph's parameter block up to date from the trainer (trained values, and
+ * BatchNormalization statistics kept on the device): before export, checkpoints and eval. */
+enum od_status od_trainer_sync_graph(struct od_trainer *t, struct od_err *err);
+
+/* After the host copies changed (resume): uploads them to the device again. */
+enum od_status od_trainer_upload(struct od_trainer *t, struct od_err *err);
 
 /* The programs for input size h x w (compiled on first use, cached). */
 enum od_status od_trainer_program(struct od_trainer *t, int h, int w, struct size_prog **out, struct od_err *err);

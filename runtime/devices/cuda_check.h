@@ -4,9 +4,14 @@
 #ifndef OD_CUDA_CHECK_H
 #define OD_CUDA_CHECK_H
 
+#ifdef OD_CUDA_EMU
+#include "ops/cuda/emu.h"       /* the host emulation */
+#include "ops/cuda/emu_cudnn.h" /* its fake cuDNN (the subset ops/conv.cu uses) */
+#else
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+#endif
 
 #include "runtime/status.h"
 

@@ -7,6 +7,7 @@
 
 #include "runtime/device.h"
 #include "runtime/devices/cuda_check.h"
+#include "runtime/devices/cuda_impl.h"
 #include "runtime/devices/cuda_kernels.h"
 
 struct cuda_impl {
@@ -42,7 +43,34 @@ int od_cuda_device_count(void) {
   return n;
 }
 
-static struct cuda_impl *impl_of(struct od_device *dev) { return (struct cuda_impl *)dev->impl; }
+static struct cuda_impl *impl_of(const struct od_device *dev) { return (struct cuda_impl *)dev->impl; }
+
+cudaStream_t od_cuda_stream(const struct od_device *dev) { return impl_of(dev)->stream; }
+cublasHandle_t od_cuda_cublas(const struct od_device *dev) { return impl_of(dev)->cublas; }
+cudnnHandle_t od_cuda_cudnn(const struct od_device *dev) { return impl_of(dev)->cudnn; }
+
+enum od_status od_cuda_workspace(struct od_device *dev, size_t bytes, void **out, struct od_err *err) {
+  struct cuda_impl *c = impl_of(dev);
+  if (bytes > c->workspace_bytes || !c->workspace) {
+    size_t want = bytes < ((size_t)1 << 20) ? ((size_t)1 << 20) : bytes;
+    if (c->workspace) { /* kernels queued on the stream may still use the old one */
+      OD_CUDA_TRY(err, cudaStreamSynchronize(c->stream));
+      OD_CUDA_TRY(err, cudaFree(c->workspace));
+      c->workspace = NULL;
+      c->workspace_bytes = 0;
+    }
+    cudaError_t e = cudaMalloc(&c->workspace, want);
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      c->workspace = NULL;
+      return od_err_set(err, e == cudaErrorMemoryAllocation ? OD_ERR_OOM : OD_ERR_CUDA,
+                        "%s: workspace of %zu bytes: %s", dev->name, want, cudaGetErrorString(e));
+    }
+    c->workspace_bytes = want;
+  }
+  *out = c->workspace;
+  return OD_OK;
+}
 
 static enum od_status cuda_select(struct od_device *dev, struct od_err *err) {
   OD_CUDA_TRY(err, cudaSetDevice(dev->index));

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# bench/gpu/run.sh: the GPU check and benchmark, one command for the lent GPU machine
+# (docs/gpu-session.md says how to build here and send it). It runs, in order:
+#   1. the GPU tests (CTest label gpu: CUDA kernels against the CPU, the trainer's device math, the
+#      CPU-vs-GPU loss curves), output in $OUT/gpu-tests.txt;
+#   2. the reference networks written by PyTorch (torch_peer_yolov3.py --export: YOLOv3-MobileNetV1
+#      student, YOLOv3-ResNet34 teacher, random weights);
+#   3. our distillation step (batch 8, 608x608, L2 on the three head outputs, momentum SGD) in fp32,
+#      tf32 and bf16, and the student's batch-1 inference latency;
+#   4. PyTorch's same step on the same card (torch_peer_yolov3.py), in the same call;
+#   5. a table with images/s side by side, the ratio, and peak device memory (nvidia-smi, sampled
+#      every 100 ms during each run, CUDA context included for both), into $OUT/summary.md.
+# Environment: BUILD (default build-gpu), OUT (default /tmp/od-gpu), STEPS (default 30),
+# SKIP_TESTS=1 to go straight to the benchmark.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build-gpu}
+OUT=${OUT:-/tmp/od-gpu}
+STEPS=${STEPS:-30}
+mkdir -p "$OUT"
+export LD_LIBRARY_PATH=$PWD/.devlibs:${LD_LIBRARY_PATH:-}
+TOOL=$PWD/$BUILD/onnx-distill
+PY=${PY:-python3}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+
+# peak memory of a command: nvidia-smi sampled in the background
+with_mem() { # with_mem LABEL CMD...
+  local label=$1; shift
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$OUT/mem_$label.txt" 2>/dev/null &
+  local smi=$!
+  "$@"
+  local rc=$?
+  kill $smi 2>/dev/null; wait $smi 2>/dev/null
+  return $rc
+}
+
+if [ "${SKIP_TESTS:-0}" != 1 ]; then
+  # the test binaries directly (CTest's files name this machine's paths, not the GPU machine's)
+  echo "== GPU tests =="
+  {
+    $PY tests/gen_gradcheck.py "$OUT/gradcheck32" --float32 > /dev/null
+    for t in test_device test_train_cuda; do
+      [ -x "$BUILD/tests/$t" ] && { CK_FORK=no timeout 120 "$BUILD/tests/$t"; echo "$t: exit $?"; }
+    done
+    timeout 240 "$BUILD/tests/cuda_parity" --device cuda:0 "$OUT/gradcheck32" > "$OUT/parity.txt" 2>&1
+    echo "cuda_parity (float32 gradcheck models): exit $?"; grep -v '^ok' "$OUT/parity.txt" | head -40
+    for prec in fp32 tf32; do
+      timeout 300 $PY tests/train_cuda.py "$TOOL" models/tiny "$OUT/tmp" $prec; echo "train_cuda $prec: exit $?"
+    done
+  } 2>&1 | tee "$OUT/gpu-tests.txt"
+fi
+
+echo "== reference networks =="
+$PY bench/gpu/torch_peer_yolov3.py --export "$OUT/models" 2>&1 | tail -3
+cat > "$OUT/models/pairs.json" <<JSON
+{
+  "teacher": {"model": "teacher.onnx"},
+  "student": {"model": "student.onnx"},
+  "data": {"format": "random", "size": 608},
+  "pairs": [
+    {"teacher": "out_s32", "student": "out_s32", "loss": "l2"},
+    {"teacher": "out_s16", "student": "out_s16", "loss": "l2"},
+    {"teacher": "out_s8", "student": "out_s8", "loss": "l2"}
+  ],
+  "train": {"batch_size": 8, "steps": $STEPS, "device": "cuda", "seed": 0, "log_every": 10,
+            "checkpoint_every": 0, "out_dir": "/tmp/od-bench-train",
+            "optimizer": {"type": "momentum", "lr": 0.001, "momentum": 0.9, "weight_decay": 0.0005}}
+}
+JSON
+
+echo "== ours =="
+for prec in fp32 tf32 bf16; do
+  with_mem "ours_$prec" timeout 240 "$TOOL" train "$OUT/models/pairs.json" --set train.precision=$prec \
+    --set train.log="$OUT/ours_$prec.jsonl" > "$OUT/ours_$prec.txt" 2>&1
+  echo "train $prec: exit $?"; tail -2 "$OUT/ours_$prec.txt"
+  timeout 120 "$TOOL" bench "$OUT/models/student.onnx" --device cuda --precision $prec \
+    --shape image=1x3x608x608 --iters 50 --warmup 10 --json > "$OUT/ours_infer_$prec.txt" 2>&1
+  echo "infer $prec: exit $?"; grep latency "$OUT/ours_infer_$prec.txt"
+done
+
+echo "== PyTorch =="
+with_mem torch env OUT="$OUT" timeout 300 $PY bench/gpu/torch_peer_yolov3.py > "$OUT/torch.txt" 2>&1
+echo "torch: exit $?"; tail -5 "$OUT/torch.txt"
+
+$PY bench/gpu/summary.py "$OUT" | tee "$OUT/summary.md"
