@@ -351,7 +351,10 @@ int main(int argc, char **argv) {
     bool node_test = stat(path, &st) == 0;
     if (!node_test) {
       size_t len = strlen(names[i]);
-      if (len < 5 || strcmp(names[i] + len - 5, ".onnx")) continue;
+      if (len < 5 || strcmp(names[i] + len - 5, ".onnx")) {
+        free(names[i]);
+        continue;
+      }
       snprintf(path, sizeof path, "%.2000s/%.2000s", dir, names[i]);
     }
     int r = run_one(path, node_test ? node_dir : NULL, cpu, gpu, min_device, msg, sizeof msg);

@@ -6,9 +6,10 @@ TOOL is onnx-distill built with CUDA (label gpu: exit 77 when no device can be o
 onnx-distill-emu, the same tool on the host emulation of CUDA (label emu, runs on CI). Each case
 trains the tiny teacher/student pair (models/tiny) for 15 steps on random data with
 train.device=cpu, then cuda, same seed, and compares the logged loss of every step:
-  - l2 pairs (the device step: losses, gradient norm and momentum SGD on the device);
-  - a cosine pair beside an l2 one (cosine runs on the host: uploaded seed gradients);
-  - Adam with gradient clipping (the device optimizer's other path).
+  - an l2 pair of equal shapes (the device step: loss, gradient norm and momentum SGD on the device);
+  - the manifest as shipped, whose first pair needs a 1x1 conv adapter (host losses and optimizer);
+  - a cosine loss (host) and an l2 loss (device) on the same student tensor (mixed seeds);
+  - Adam with gradient clipping on the device step.
 Bound: relative 1e-4 per step in fp32. Both runs do the same float32 arithmetic except for the
 order of reductions (a block tree on the device, sequential or blocked on the CPU), which gives
 ~1e-7 relative differences per step that training amplifies slowly; 1e-4 leaves room for 15 steps
@@ -93,12 +94,18 @@ def case(name, manifest):
     print(f"ok   {name}: {len(lc)} steps, worst relative loss difference {worst:.2g}, weights {wmax:.2g}")
 
 
-case("l2_pairs", base)
-mixed = json.loads(json.dumps(base))
-mixed["pairs"][0]["loss"] = "cosine"
-case("cosine_on_host", mixed)
-adam = json.loads(json.dumps(base))
+# pairs[0] (feat1) needs a 1x1 conv adapter (a host parameter): with it, the whole step's math runs on
+# the host; without it, the device step runs (tensors of equal shape)
+head = [p for p in base["pairs"] if p["student"] == "head"][0]
+device_step = json.loads(json.dumps(base))
+device_step["pairs"] = [head]
+case("l2_device_step", device_step)
+case("adapter_host_step", base)
+mixed = json.loads(json.dumps(device_step))
+mixed["pairs"] = [head, dict(head, loss="cosine", weight=2)]
+case("cosine_on_host_plus_l2_on_device", mixed)
+adam = json.loads(json.dumps(device_step))
 adam["train"]["optimizer"] = {"type": "adam", "lr": 0.001, "clip_grad_norm": 0.5}
-case("adam_clipped", adam)
-print(f"{3 - len(failures)} passed, {len(failures)} failed ({PREC})")
+case("adam_clipped_device_step", adam)
+print(f"{4 - len(failures)} passed, {len(failures)} failed ({PREC})")
 sys.exit(1 if failures else 0)

@@ -218,6 +218,34 @@ void od_trainer_report(struct od_trainer *t, FILE *f) {
       fprintf(f, "  %s\n", od_node_describe(&sg->nodes[missing[i]], nd, sizeof nd));
     }
   }
+  if (t->on_device) {
+    /* where each node runs: the device, or the CPU through the host bridge (runtime/placement.c) */
+    fprintf(f, "device: %s, precision %s; %s\n", t->dev->name, m->train.precision,
+            t->dev_step ? "losses l2/l1/smooth_l1, the gradient norm and the optimizer run on the device"
+                        : "losses, adapters and the optimizer run on the host (an adapter has parameters)");
+    for (int side = 0; side < 2; side++) {
+      const struct od_program *prog = side ? sp->teacher : sp->student;
+      const struct od_graph *g = side ? (t->teacher ? t->teacher->graph : NULL) : sg;
+      if (!prog || !g) continue;
+      int running = 0, on_host = 0;
+      for (int i = 0; i < g->n_nodes; i++) {
+        if (!od_program_node_runs(prog, i)) continue;
+        running++;
+        on_host += od_program_node_on_host(prog, i, NULL);
+      }
+      fprintf(f, "%s: %d of %d running nodes on the device%s\n", side ? "teacher" : "student", running - on_host, running,
+              on_host ? "; on the host:" : "");
+      int shown = 0;
+      for (int i = 0; i < g->n_nodes && shown < 20; i++) {
+        const char *why = NULL;
+        if (!od_program_node_runs(prog, i) || !od_program_node_on_host(prog, i, &why)) continue;
+        char nd[256];
+        fprintf(f, "  %s: %s\n", od_node_describe(&g->nodes[i], nd, sizeof nd), why ? why : "?");
+        shown++;
+      }
+      if (on_host > shown) fprintf(f, "  ... and %d more\n", on_host - shown);
+    }
+  }
   size_t ps_bytes = t->params.total * sizeof(float) * (size_t)(2 + t->params.state_per_param);
   size_t s_arena = od_program_arena_bytes(sp->student), s_grad = od_program_grad_bytes(sp->student);
   size_t t_arena = od_program_arena_bytes(sp->teacher);
