@@ -75,6 +75,17 @@ static enum od_status backward_node(struct od_program *p, int i, struct od_err *
     any_in |= want;
   }
   if (!any_in) return OD_OK;
+  /* a gradient buffer is zeroed when first touched (buffers are shared along the backward pass,
+   * compile.c plan_grads); caller-bound ones are the caller's to zero */
+  for (int k = 0; k < n->n_inputs; k++) {
+    if (!din[k]) continue;
+    struct slot *s = &p->slots[n->inputs[k]];
+    if (s->grad_reached || s->grad_bound || s->kind == SLOT_DYNAMIC) continue;
+    if (!s->grad.data) return od_err_set(err, OD_ERR_INTERNAL, "no gradient buffer for input %d", k);
+    if (s->on_host || !p->cuda) memset(s->grad.data, 0, od_tensor_nbytes(&s->grad));
+    else OD_TRY(p->dev->ops->zero(p->dev, s->grad.data, od_tensor_nbytes(&s->grad), err));
+    s->grad_reached = true;
+  }
   if (p->cuda && pn->bwd_host) {
     OD_TRY(od_bridge_backward(p, i, dout, din, err));
   } else {
@@ -107,13 +118,20 @@ static enum od_status backward(struct od_program *p, int n_seeds, const int *see
     if (v < 0 || v >= g->n_values || !p->slots[v].requires_grad)
       return od_err_set(err, OD_ERR_INVALID_ARG, "backward: '%s' does not depend on any trainable value",
                         v >= 0 && v < g->n_values ? g->values[v].name : "?");
+    if (p->slots[v].kind != SLOT_DYNAMIC && !p->slots[v].grad_seedable)
+      return od_err_set(err, OD_ERR_INVALID_ARG,
+                        "backward: '%s' can seed the backward pass only if it is a graph output or kept "
+                        "(od_compile_opts.keep)", g->values[v].name);
   }
   OD_TRY(dynamic_grads(p, err));
-  if (p->grad_bytes) OD_TRY(p->dev->ops->zero(p->dev, p->grad_arena, p->grad_bytes, err));
-  /* seeds and the walk below use the device stream; host-run nodes copy through it too */
   for (int v = 0; v < g->n_values; v++) {
     struct slot *s = &p->slots[v];
     s->grad_reached = false;
+    if (s->requires_grad && s->grad_keep && !s->grad_bound && s->grad.data) { /* readable after: zero now */
+      if (!p->cuda) memset(s->grad.data, 0, od_tensor_nbytes(&s->grad));
+      else OD_TRY(p->dev->ops->zero(p->dev, s->grad.data, od_tensor_nbytes(&s->grad), err));
+      s->grad_reached = true;
+    }
     if (s->requires_grad && s->kind == SLOT_DYNAMIC && !s->grad_bound) {
       if (s->on_host) memset(s->grad.data, 0, od_tensor_nbytes(&s->t));
       else OD_TRY(p->dev->ops->zero(p->dev, s->grad.data, od_tensor_nbytes(&s->t), err));

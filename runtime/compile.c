@@ -341,28 +341,83 @@ static enum od_status plan_arena(struct od_program *p, struct od_err *err) {
   return OD_OK;
 }
 
-/* One gradient buffer per value that takes a gradient (no reuse: simple and safe). Dynamic values
- * get theirs at backward time. */
-static enum od_status plan_grads(struct od_program *p, struct od_err *err) {
+/* Gradient buffers, reused like the activation arena but in backward (reverse) order. The gradient
+ * of value v is live from the first backward that writes it (its last reader in forward order, or
+ * the start of the backward pass for a possible seed: a graph output or a kept value) to the
+ * backward of its producer, which reads it last. Gradients the caller may read afterwards (graph
+ * inputs, parameters, grad_wanted values) are never released. Buffers are zeroed when first
+ * touched during the backward pass (autograd.c), not all at once. Dynamic values get theirs at
+ * backward time. */
+static bool grad_input(const struct od_program *p, const struct prog_node *pn, int k) {
+  int v = pn->node->inputs[k];
+  return v >= 0 && p->slots[v].requires_grad && p->slots[v].kind != SLOT_DYNAMIC &&
+         !(k < 32 && (pn->op->k->no_grad_inputs >> k) & 1u);
+}
+
+static size_t grad_len(const struct slot *s) {
+  size_t len = (od_tensor_nbytes(&s->t) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+  return len ? len : ARENA_ALIGN;
+}
+
+static enum od_status plan_grads(struct od_program *p, const struct od_compile_opts *opts, struct od_err *err) {
   const struct od_graph *g = p->g;
-  size_t total = 0;
+  size_t *off = calloc((size_t)g->n_values + 1, sizeof *off);
+  uint8_t *state = calloc((size_t)g->n_values + 1, 1); /* 0 none, 1 allocated, 2 allocated for good */
+  if (!off || !state) {
+    free(off);
+    free(state);
+    return od_err_set(err, OD_ERR_OOM, "out of memory");
+  }
+  struct free_list fl = {0};
+  size_t end = 0;
+  enum od_status st = OD_OK;
+  /* possible seeds: allocated before the walk */
   for (int v = 0; v < g->n_values; v++) {
+    struct slot *s = &p->slots[v];
+    if (!s->requires_grad || s->kind == SLOT_DYNAMIC || s->kind == SLOT_UNUSED) continue;
+    bool seed = opts->keep ? opts->keep[v] != 0 : false;
+    for (int o = 0; o < g->n_outputs && !seed; o++) seed = g->outputs[o] == v;
+    bool keep = s->kind == SLOT_INPUT || s->kind == SLOT_PARAM || (opts->grad_wanted && opts->grad_wanted[v]);
+    s->grad_seedable = seed || keep;
+    if (seed || keep) {
+      fl_alloc(&fl, &end, grad_len(s), &off[v]);
+      state[v] = keep ? 2 : 1;
+    }
+  }
+  for (int i = g->n_nodes - 1; i >= 0 && st == OD_OK; i--) {
+    const struct prog_node *pn = &p->nodes[i];
+    if (pn->folded || pn->skipped || !pn->op) continue;
+    const struct od_node *n = pn->node;
+    for (int k = 0; k < n->n_inputs; k++) {
+      int v = n->inputs[k];
+      if (!grad_input(p, pn, k) || state[v]) continue;
+      bool keep = p->slots[v].kind == SLOT_INPUT || p->slots[v].kind == SLOT_PARAM ||
+                  (opts->grad_wanted && opts->grad_wanted[v]);
+      fl_alloc(&fl, &end, grad_len(&p->slots[v]), &off[v]);
+      state[v] = keep ? 2 : 1;
+    }
+    /* the producer's backward was the last reader of its outputs' gradients */
+    for (int o = 0; o < n->n_outputs; o++) {
+      int v = n->outputs[o];
+      if (v < 0 || state[v] != 1) continue;
+      if (!fl_free(&fl, off[v], grad_len(&p->slots[v]))) st = od_err_set(err, OD_ERR_OOM, "out of memory");
+      state[v] = 3; /* released */
+    }
+  }
+  free(fl.off);
+  free(fl.len);
+  p->grad_bytes = end;
+  if (st == OD_OK && end) st = p->dev->ops->alloc(p->dev, end, (void **)&p->grad_arena, err);
+  for (int v = 0; v < g->n_values && st == OD_OK; v++) {
     struct slot *s = &p->slots[v];
     if (!s->requires_grad || s->kind == SLOT_DYNAMIC) continue;
     s->grad = s->t;
-    s->grad.data = NULL;
-    total += (od_tensor_nbytes(&s->t) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    s->grad.data = state[v] ? p->grad_arena + off[v] : NULL;
+    s->grad_keep = state[v] == 2;
   }
-  p->grad_bytes = total;
-  if (total) OD_TRY(p->dev->ops->alloc(p->dev, total, (void **)&p->grad_arena, err));
-  size_t off = 0;
-  for (int v = 0; v < g->n_values; v++) {
-    struct slot *s = &p->slots[v];
-    if (!s->requires_grad || s->kind == SLOT_DYNAMIC) continue;
-    s->grad.data = p->grad_arena + off;
-    off += (od_tensor_nbytes(&s->t) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-  }
-  return OD_OK;
+  free(off);
+  free(state);
+  return st;
 }
 
 /* ---- entry point ---------------------------------------------------------------------------- */
@@ -418,7 +473,7 @@ enum od_status od_program_compile(const struct od_graph *g, const struct od_tens
     if (st != OD_OK) od_program_node_error(&g->nodes[i], err);
   }
   if (st == OD_OK) st = plan_arena(p, err);
-  if (st == OD_OK && p->backward) st = plan_grads(p, err);
+  if (st == OD_OK && p->backward) st = plan_grads(p, opts, err);
   if (st == OD_OK && p->cuda) st = od_program_place(p, opts, err);
   p->keep = NULL; /* the caller's flags are not kept past compile */
   if (st != OD_OK) {

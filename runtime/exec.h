@@ -70,6 +70,11 @@ const struct od_tensor *od_program_host_grad(struct od_program *p, int value_id,
  * (NULL: no reason recorded, e.g. a CPU program). */
 bool od_program_node_on_host(const struct od_program *p, int node, const char **why);
 
+/* Whether every running node (and, for a backward program, every backward) runs on the device:
+ * a step made of such programs can be captured as a CUDA graph (no host work, no synchronisation,
+ * once the first run has built the kernels' state). */
+bool od_program_all_on_device(const struct od_program *p);
+
 /* Device copy of a graph's parameter block for od_compile_opts.param_mirror; download copies it
  * back (BatchNormalization running statistics updated on the device, before export). */
 enum od_status od_graph_param_upload(const struct od_graph *g, struct od_device *dev, void **mirror,

@@ -179,3 +179,18 @@ bool od_program_node_on_host(const struct od_program *p, int node, const char **
   if (why) *why = p->nodes[node].host_why;
   return p->nodes[node].host;
 }
+
+bool od_program_all_on_device(const struct od_program *p) {
+  if (!p->cuda) return false;
+  for (int i = 0; i < p->g->n_nodes; i++) {
+    const struct prog_node *pn = &p->nodes[i];
+    if (pn->folded || pn->skipped || !pn->op) continue;
+    if (pn->host || pn->dynamic) return false;
+    if (!p->backward || !pn->bwd_host) continue;
+    const struct od_node *n = pn->node;
+    for (int k = 0; k < n->n_inputs; k++) /* a host backward matters only where a gradient flows */
+      if (n->inputs[k] >= 0 && p->slots[n->inputs[k]].requires_grad && !(k < 32 && (pn->op->k->no_grad_inputs >> k) & 1u))
+        return false;
+  }
+  return true;
+}

@@ -26,6 +26,8 @@ struct slot {
   struct od_tensor grad; /* gradient (same dtype and shape); data in the grad arena or bound */
   bool grad_bound;     /* grad.data is caller-owned (od_program_bind_grad) */
   bool grad_reached;   /* during backward: a gradient has flowed into it */
+  bool grad_seedable;  /* its gradient buffer is live from the start of backward (graph outputs, kept values) */
+  bool grad_keep;      /* its gradient buffer is not shared: readable after backward (inputs, params) */
   /* Programs on a CUDA device (runtime/placement.c, runtime/bridge.c): */
   bool on_host;        /* the value lives in host memory (DYNAMIC slots; every slot on the CPU) */
   void *host;          /* host copy: the original data of a PARAM, the folded data of a CONST */
