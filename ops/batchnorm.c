@@ -325,6 +325,7 @@ static enum od_status bn_backward_cpu(struct od_kernel_ctx *ctx) {
 }
 
 const struct od_op_kernels od_kernels_batchnorm = {
+    .bwd_reads = od_bwd_reads_inputs,
     .attrs_size = sizeof(struct bn_attrs),
     .parse = bn_parse,
     .infer = bn_infer,

@@ -398,6 +398,13 @@ static enum od_status binary_backward_cpu(struct od_kernel_ctx *ctx) {
 }
 
 #define NUM_DTYPES "float, double, float16, bfloat16, int8..int64, uint8..uint64"
+/* Add and Sub backward read only dY (bwd_reads in op.h); the others read the operands. */
+static uint32_t binary_bwd_reads(const struct od_node *node, const void *attrs, bool *outputs) {
+  const struct binary_attrs *a = attrs;
+  *outputs = a->def->grad == BG_POW;
+  return a->def->grad == BG_ADD || a->def->grad == BG_SUB ? 0 : ~0u;
+}
+
 #define BINARY_KERNELS(sym, dtype_list, bwd, cuda_fwd, cuda_bwd)                                    \
   const struct od_op_kernels od_kernels_##sym = {.attrs_size = sizeof(struct binary_attrs),         \
                                                  .parse = binary_parse,                             \
@@ -405,6 +412,7 @@ static enum od_status binary_backward_cpu(struct od_kernel_ctx *ctx) {
                                                  .forward = {[OD_DEVICE_CPU] = binary_forward_cpu,  \
                                                              [OD_DEVICE_CUDA] = cuda_fwd},          \
                                                  .backward = {[OD_DEVICE_CPU] = bwd, [OD_DEVICE_CUDA] = cuda_bwd}, \
+                                                 .bwd_reads = binary_bwd_reads,                     \
                                                  .flags = OD_OP_FOLDABLE,                           \
                                                  .dtypes = dtype_list};
 

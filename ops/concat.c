@@ -110,6 +110,7 @@ static enum od_status concat_backward_cpu(struct od_kernel_ctx *ctx) {
 }
 
 const struct od_op_kernels od_kernels_concat = {
+    .bwd_reads = od_bwd_reads_nothing,
     .attrs_size = sizeof(struct concat_attrs),
     .parse = concat_parse,
     .infer = concat_infer,

@@ -425,6 +425,7 @@ static enum od_status conv_backward_cpu(struct od_kernel_ctx *ctx) {
 }
 
 const struct od_op_kernels od_kernels_conv = {
+    .bwd_reads = od_bwd_reads_inputs,
     .attrs_size = sizeof(struct od_conv_attrs),
     .parse = conv_parse,
     .infer = conv_infer,

@@ -71,6 +71,18 @@ struct od_kernel_ctx {
 typedef enum od_status (*od_parse_fn)(const struct od_node *node, void *attrs, struct od_err *err);
 typedef enum od_status (*od_infer_fn)(struct od_infer_ctx *ctx);
 typedef enum od_status (*od_kernel_fn)(struct od_kernel_ctx *ctx);
+/* Which saved tensors a node's backward reads: returns a bit per input (1 = its data is read) and
+ * sets *outputs when the outputs' data is read. Training programs release activations that no
+ * backward reads (compile.c plan_arena), so an op that declares less saves memory; shapes stay
+ * known either way. NULL: everything is read. */
+typedef uint32_t (*od_bwd_reads_fn)(const struct od_node *node, const void *attrs, bool *outputs);
+/* For ops whose backward reads no tensor data at all, only dY (Add, Sub, Concat, Reshape, ...). */
+uint32_t od_bwd_reads_nothing(const struct od_node *node, const void *attrs, bool *outputs);
+/* For ops whose backward reads neither its data input 0 nor the outputs, only the small inputs after
+ * it (shape, axes, scales: Reshape, Squeeze, Resize, ...). */
+uint32_t od_bwd_reads_shape_inputs(const struct od_node *node, const void *attrs, bool *outputs);
+/* For ops whose backward reads the inputs but not the outputs (Conv, BatchNormalization, ...). */
+uint32_t od_bwd_reads_inputs(const struct od_node *node, const void *attrs, bool *outputs);
 
 enum od_op_flags {
   OD_OP_FOLDABLE = 1u << 0,   /* deterministic and cheap: evaluated at compile time when all inputs are known */
@@ -84,6 +96,7 @@ struct od_op_kernels {
   od_kernel_fn forward[OD_DEVICE_COUNT];    /* NULL: not on this device */
   od_kernel_fn backward[OD_DEVICE_COUNT];   /* NULL: not differentiable (on this device) */
   uint32_t no_grad_inputs;                  /* bit i set: input i never takes a gradient (indices, shapes) */
+  od_bwd_reads_fn bwd_reads;                /* what backward reads (NULL: every input and output) */
   unsigned flags;                           /* enum od_op_flags */
   const char *dtypes;                       /* for docs/supported-ops.md, e.g. "float, double, int64" */
 };

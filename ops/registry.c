@@ -2,6 +2,21 @@
  * for a node, take the entry with the largest since-version not above the model's opset. */
 #include "ops/op.h"
 
+uint32_t od_bwd_reads_nothing(const struct od_node *node, const void *attrs, bool *outputs) {
+  *outputs = false;
+  return 0;
+}
+
+uint32_t od_bwd_reads_shape_inputs(const struct od_node *node, const void *attrs, bool *outputs) {
+  *outputs = false;
+  return ~1u;
+}
+
+uint32_t od_bwd_reads_inputs(const struct od_node *node, const void *attrs, bool *outputs) {
+  *outputs = false;
+  return ~0u;
+}
+
 #include <stddef.h>
 #include <string.h>
 

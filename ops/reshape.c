@@ -156,6 +156,7 @@ static enum od_status reshape_infer(struct od_infer_ctx *ctx) {
 }
 
 const struct od_op_kernels od_kernels_reshape = {
+    .bwd_reads = od_bwd_reads_shape_inputs,
     .attrs_size = sizeof(struct reshape_attrs),
     .parse = reshape_parse,
     .infer = reshape_infer,
@@ -194,6 +195,7 @@ static enum od_status flatten_infer(struct od_infer_ctx *ctx) {
 }
 
 const struct od_op_kernels od_kernels_flatten = {
+    .bwd_reads = od_bwd_reads_shape_inputs,
     .attrs_size = sizeof(struct flatten_attrs),
     .parse = flatten_parse,
     .infer = flatten_infer,
@@ -308,6 +310,7 @@ static enum od_status unsqueeze_infer(struct od_infer_ctx *ctx) {
 }
 
 const struct od_op_kernels od_kernels_squeeze = {
+    .bwd_reads = od_bwd_reads_shape_inputs,
     .attrs_size = sizeof(struct squeeze_attrs),
     .parse = squeeze_parse,
     .infer = squeeze_infer,
@@ -319,6 +322,7 @@ const struct od_op_kernels od_kernels_squeeze = {
 };
 
 const struct od_op_kernels od_kernels_unsqueeze = {
+    .bwd_reads = od_bwd_reads_shape_inputs,
     .attrs_size = sizeof(struct squeeze_attrs),
     .parse = squeeze_parse,
     .infer = unsqueeze_infer,

@@ -964,6 +964,7 @@ static const char resize_dtypes[] =
     "nearest: float, double, float16, bfloat16, int8..int64, uint8..uint64, bool; linear/cubic: float, double";
 
 const struct od_op_kernels od_kernels_resize = {
+    .bwd_reads = od_bwd_reads_shape_inputs,
     .attrs_size = sizeof(struct resize_attrs),
     .parse = resize_parse,
     .infer = resize_infer,
@@ -976,6 +977,7 @@ const struct od_op_kernels od_kernels_resize = {
 
 /* Upsample shares the kernel; parse reads the op type and opset (scales attribute before 9). */
 const struct od_op_kernels od_kernels_upsample = {
+    .bwd_reads = od_bwd_reads_shape_inputs,
     .attrs_size = sizeof(struct resize_attrs),
     .parse = resize_parse,
     .infer = resize_infer,

@@ -402,6 +402,7 @@ static enum od_status transpose_backward_cpu(struct od_kernel_ctx *ctx) {
 }
 
 const struct od_op_kernels od_kernels_transpose = {
+    .bwd_reads = od_bwd_reads_nothing,
     .attrs_size = sizeof(struct transpose_attrs),
     .parse = transpose_parse,
     .infer = transpose_infer,

@@ -18,8 +18,10 @@
  *
  * Backward (float and double; the integer and half loops have no derivative): dX += dY * f'(X),
  * f' written in terms of the input x and, where cheaper or more accurate, the saved output y:
- *   Relu        x > 0 ? 1 : 0                 (0 at x = 0, like PyTorch's threshold_backward)
- *   LeakyRelu   x > 0 ? 1 : alpha
+ *   Relu        y > 0 ? 1 : 0                 (= x > 0: 0 at x = 0, like PyTorch's threshold_backward)
+ *   LeakyRelu   y > 0 ? 1 : alpha for alpha >= 0 (= x > 0), else x > 0 ? 1 : alpha
+ *   (Relu and LeakyRelu read only their output: a training program then releases their input,
+ *   usually a BatchNormalization output, as PyTorch's in-place ReLU does.)
  *   Elu         x > 0 ? 1 : alpha e^x
  *   Selu        x > 0 ? gamma : gamma alpha e^x
  *   Sigmoid     y (1 - y)
@@ -143,8 +145,8 @@ UNARY_FLOAT_LOOPS(reciprocal, 1 / x)
     UNARY_GRAD_BODY(double, EXPR)                                                                              \
   }
 
-UNARY_GRAD_LOOPS(relu, x > 0 ? 1 : 0)
-UNARY_GRAD_LOOPS(leakyrelu, x > 0 ? 1 : A)
+UNARY_GRAD_LOOPS(relu, y > 0 ? 1 : 0)
+UNARY_GRAD_LOOPS(leakyrelu, (A >= 0 ? y > 0 : x > 0) ? 1 : A)
 UNARY_GRAD_LOOPS(elu, x > 0 ? 1 : A * exp(x))
 UNARY_GRAD_LOOPS(selu, x > 0 ? G : G * A * exp(x))
 UNARY_GRAD_LOOPS(sigmoid, y * (1 - y))
@@ -259,6 +261,14 @@ static enum od_status unary_backward_cpu(struct od_kernel_ctx *ctx) {
                            a->def->min_chunk, a->def->op_type, ctx->err);
 }
 
+/* Relu reads y only; LeakyRelu too when alpha >= 0; the others everything (bwd_reads in op.h). */
+static uint32_t unary_bwd_reads(const struct od_node *node, const void *attrs, bool *outputs) {
+  const struct unary_attrs *a = attrs;
+  *outputs = true;
+  if (!strcmp(a->def->op_type, "Relu") || (!strcmp(a->def->op_type, "LeakyRelu") && a->alpha >= 0)) return 0;
+  return ~0u;
+}
+
 #define FLOAT_DTYPES "float, double, float16, bfloat16"
 #define UNARY_KERNELS(sym, dtype_list)                                                               \
   const struct od_op_kernels od_kernels_##sym = {.attrs_size = sizeof(struct unary_attrs),           \
@@ -268,6 +278,7 @@ static enum od_status unary_backward_cpu(struct od_kernel_ctx *ctx) {
                                                              [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_##sym##_fwd)}, \
                                                  .backward = {[OD_DEVICE_CPU] = unary_backward_cpu,  \
                                                               [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_##sym##_bwd)}, \
+                                                 .bwd_reads = unary_bwd_reads,                       \
                                                  .flags = OD_OP_FOLDABLE,                            \
                                                  .dtypes = dtype_list};
 

@@ -10,6 +10,8 @@
  * elements per thread step through 16-byte loads and stores when the tensors are aligned.
  * Identity and Dropout forward are one device-to-device copy on the stream; their backward
  * dx += dy. */
+#include <type_traits>
+
 #include "ops/cuda/ew.cuh"
 
 extern "C" {
@@ -43,8 +45,9 @@ enum { U_NONE, U_X, U_Y, U_CONST }; /* what the derivative reads (U_NONE: adds n
 #define ERF_K 1.12837916709551257390f /* 2/sqrt(pi) */
 
 /* x < 0 rather than x > 0 where it matters, so NaN propagates (as on the CPU). */
-UNARY_OP(relu, U_X, x < 0 ? 0.0f : x, x > 0 ? 1.0f : 0.0f)
-UNARY_OP(leakyrelu, U_X, x < 0 ? A * x : x, x > 0 ? 1.0f : A)
+UNARY_OP(relu, U_Y, x < 0 ? 0.0f : x, y > 0 ? 1.0f : 0.0f)
+/* from y: valid for A >= 0 (= x > 0); the backward entry declines A < 0 (the CPU reads x then) */
+UNARY_OP(leakyrelu, U_Y, x < 0 ? A * x : x, y > 0 ? 1.0f : A)
 UNARY_OP(elu, U_X, x < 0 ? A * expm1f(x) : x, x > 0 ? 1.0f : A * expf(x))
 UNARY_OP(selu, U_X, x <= 0 ? G * (A * expf(x) - A) : G * x, x > 0 ? G : G * A * expf(x))
 UNARY_OP(sigmoid, U_Y, 1.0f / (1.0f + expf(-x)), y * (1.0f - y))
@@ -112,6 +115,8 @@ static enum od_status unary_bwd(struct od_kernel_ctx *ctx) {
   OD_TRY(ew_need_f32(ctx, 4, t));
   const struct unary_attrs *a = (const struct unary_attrs *)ctx->attrs;
   Op op = {a->alpha, a->beta, a->gamma};
+  if (std::is_same<Op, u_leakyrelu>::value && a->alpha < 0)
+    return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "LeakyRelu with alpha < 0: the derivative needs X (CPU)");
   if constexpr (Op::uses == U_X) {
     const struct od_tensor *x[3] = {dx, dy, ctx->in[0]};
     return ew_apply_t(ctx, u_bwd_x<Op>{op}, dx, x);

@@ -285,6 +285,28 @@ static bool fl_free(struct free_list *f, size_t off, size_t len) {
   return true;
 }
 
+/* Backward programs: marks the values whose data a backward pass reads (op bwd_reads; everything
+ * for ops that do not declare it). Only nodes whose backward can run count: those with an input
+ * that takes a gradient. */
+static void mark_saved(const struct od_program *p, uint8_t *saved) {
+  for (int i = 0; i < p->g->n_nodes; i++) {
+    const struct prog_node *pn = &p->nodes[i];
+    if (pn->folded || pn->skipped || !pn->op) continue;
+    const struct od_node *n = pn->node;
+    bool runs = false;
+    for (int k = 0; k < n->n_inputs; k++)
+      runs |= n->inputs[k] >= 0 && p->slots[n->inputs[k]].requires_grad && !(k < 32 && (pn->op->k->no_grad_inputs >> k) & 1u);
+    if (!runs) continue;
+    bool outs = true;
+    uint32_t ins = pn->op->k->bwd_reads ? pn->op->k->bwd_reads(n, pn->attrs, &outs) : ~0u;
+    for (int k = 0; k < n->n_inputs; k++)
+      if (n->inputs[k] >= 0 && (k >= 32 || (ins >> k) & 1u)) saved[n->inputs[k]] = 1;
+    if (outs)
+      for (int o = 0; o < n->n_outputs; o++)
+        if (n->outputs[o] >= 0) saved[n->outputs[o]] = 1;
+  }
+}
+
 /* Liveness-based plan: at node i, allocate its outputs, then release the arena values whose last
  * reader is i. Graph outputs are never released. */
 static enum od_status plan_arena(struct od_program *p, struct od_err *err) {
@@ -300,6 +322,12 @@ static enum od_status plan_arena(struct od_program *p, struct od_err *err) {
   if (p->keep)
     for (int v = 0; v < g->n_values; v++)
       if (p->keep[v]) p->slots[v].last_use = g->n_nodes;
+  uint8_t *saved = NULL; /* backward programs: values some backward reads (kept to the end) */
+  if (p->backward) {
+    saved = calloc((size_t)g->n_values + 1, 1);
+    if (!saved) return od_err_set(err, OD_ERR_OOM, "out of memory");
+    mark_saved(p, saved);
+  }
   struct free_list fl = {0};
   size_t end = 0;
   enum od_status st = OD_OK;
@@ -319,7 +347,7 @@ static enum od_status plan_arena(struct od_program *p, struct od_err *err) {
     for (int k = 0; k < n->n_inputs + n->n_outputs; k++) {
       int v = k < n->n_inputs ? n->inputs[k] : n->outputs[k - n->n_inputs];
       if (v < 0 || p->slots[v].kind != SLOT_ARENA || p->slots[v].last_use != i) continue;
-      if (p->backward) continue; /* the backward pass reads saved activations */
+      if (saved && saved[v]) continue; /* a backward reads it */
       /* a value read twice by the same node is released once */
       bool seen = false;
       for (int j = 0; j < k; j++) {
@@ -333,6 +361,7 @@ static enum od_status plan_arena(struct od_program *p, struct od_err *err) {
   }
   free(fl.off);
   free(fl.len);
+  free(saved);
   OD_TRY(st);
   p->arena_bytes = end;
   if (end) OD_TRY(p->dev->ops->alloc(p->dev, end, (void **)&p->arena, err));

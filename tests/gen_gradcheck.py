@@ -62,6 +62,8 @@ for op, meta in [("Relu", ""), ("Sigmoid", ""), ("Tanh", ""), ("Softplus", ""), 
                  ("Sqrt", "positive"), ("Reciprocal", "positive")]:
     case(f"unary_{op.lower()}", op, [(3, 5, 7)], meta=meta)
 case("unary_leakyrelu", "LeakyRelu", [(4, 9)], {"alpha": 0.1})
+# a negative slope: the derivative must read X (Y > 0 no longer means X > 0); CUDA hands it to the CPU
+case("unary_leakyrelu_negative_alpha", "LeakyRelu", [(4, 9)], {"alpha": -0.2})
 case("unary_elu", "Elu", [(4, 9)], {"alpha": 0.7})
 case("unary_selu", "Selu", [(4, 9)])
 case("unary_hardsigmoid", "HardSigmoid", [(4, 9)], {"alpha": 0.3, "beta": 0.4})
