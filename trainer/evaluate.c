@@ -30,7 +30,6 @@ struct eval_state {
   struct od_yolo_cands cands;
   struct od_tensor *ins;
   float *input_buf;
-  void *host[EVAL_MAX_OUT];
 };
 
 static void state_free(struct eval_state *s) {
@@ -40,22 +39,18 @@ static void state_free(struct eval_state *s) {
   od_program_destroy(s->prog);
   free(s->ins);
   free(s->input_buf);
-  for (int i = 0; i < EVAL_MAX_OUT; i++) free(s->host[i]);
 }
 
-/* Copies the kept head tensors to host memory when the program ran on a device. */
+/* Host views of the kept head tensors (copies when the program ran on a device). */
 static enum od_status host_heads(const struct od_eval_spec *sp, struct eval_state *s, struct od_tensor *hh,
                                  const struct od_tensor **heads, struct od_err *err) {
   for (int i = 0; i < sp->tl->n_outputs; i++) {
-    const struct od_tensor *t = od_program_value(s->prog, sp->heads[i]);
-    if (!t) return od_err_set(err, OD_ERR_INTERNAL, "head %d ('%s') not kept after the run", i, sp->g->values[sp->heads[i]].name);
-    hh[i] = *t;
-    if (sp->dev->kind != OD_DEVICE_CPU) {
-      size_t nb = od_tensor_nbytes(t);
-      if (!s->host[i] && !(s->host[i] = malloc(nb ? nb : 1))) return od_err_set(err, OD_ERR_OOM, "out of memory");
-      OD_TRY(sp->dev->ops->to_host(sp->dev, s->host[i], t->data, nb, err));
-      hh[i].data = s->host[i];
+    const struct od_tensor *t = od_program_host_value(s->prog, sp->heads[i], err);
+    if (!t) {
+      od_err_prefix(err, "head %d ('%s')", i, sp->g->values[sp->heads[i]].name);
+      return err->status;
     }
+    hh[i] = *t;
     heads[i] = &hh[i];
   }
   return OD_OK;
