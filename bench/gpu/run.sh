@@ -11,17 +11,20 @@
 #   5. a table with images/s side by side, the ratio, and peak device memory (nvidia-smi, sampled
 #      every 100 ms during each run, CUDA context included for both), into $OUT/summary.md.
 # Environment: BUILD (default build-gpu), OUT (default /tmp/od-gpu), STEPS (default 30),
-# SKIP_TESTS=1 to go straight to the benchmark.
+# SKIP_TESTS=1 to go straight to the benchmark; SIZE, BATCH (608, 8), LOG_EVERY (10) and MODELS (a
+# folder with teacher.onnx and student.onnx instead of the PyTorch export) only to try the script out.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build-gpu}
 OUT=${OUT:-/tmp/od-gpu}
 STEPS=${STEPS:-30}
+SIZE=${SIZE:-608}
+BATCH=${BATCH:-8}
 mkdir -p "$OUT"
 export LD_LIBRARY_PATH=$PWD/.devlibs:${LD_LIBRARY_PATH:-}
-TOOL=$PWD/$BUILD/onnx-distill
+TOOL=$(cd "$BUILD" && pwd)/onnx-distill
 PY=${PY:-python3}
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt" || true
 
 # peak memory of a command: nvidia-smi sampled in the background
 with_mem() { # with_mem LABEL CMD...
@@ -51,18 +54,22 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
 fi
 
 echo "== reference networks =="
-$PY bench/gpu/torch_peer_yolov3.py --export "$OUT/models" 2>&1 | tail -3
+if [ -n "${MODELS:-}" ]; then # a folder with teacher.onnx and student.onnx (outputs out_s32, out_s16, out_s8)
+  mkdir -p "$OUT/models" && cp "$MODELS/teacher.onnx" "$MODELS/student.onnx" "$OUT/models/"
+else
+  $PY bench/gpu/torch_peer_yolov3.py --export "$OUT/models" 2>&1 | tail -3
+fi
 cat > "$OUT/models/pairs.json" <<JSON
 {
   "teacher": {"model": "teacher.onnx"},
   "student": {"model": "student.onnx"},
-  "data": {"format": "random", "size": 608},
+  "data": {"format": "random", "size": $SIZE},
   "pairs": [
     {"teacher": "out_s32", "student": "out_s32", "loss": "l2"},
     {"teacher": "out_s16", "student": "out_s16", "loss": "l2"},
     {"teacher": "out_s8", "student": "out_s8", "loss": "l2"}
   ],
-  "train": {"batch_size": 8, "steps": $STEPS, "device": "cuda", "seed": 0, "log_every": 10,
+  "train": {"batch_size": $BATCH, "steps": $STEPS, "device": "cuda", "seed": 0, "log_every": ${LOG_EVERY:-10},
             "checkpoint_every": 0, "out_dir": "/tmp/od-bench-train",
             "optimizer": {"type": "momentum", "lr": 0.001, "momentum": 0.9, "weight_decay": 0.0005}}
 }
@@ -74,7 +81,7 @@ for prec in fp32 tf32 bf16; do
     --set train.log="$OUT/ours_$prec.jsonl" > "$OUT/ours_$prec.txt" 2>&1
   echo "train $prec: exit $?"; tail -2 "$OUT/ours_$prec.txt"
   timeout 120 "$TOOL" bench "$OUT/models/student.onnx" --device cuda --precision $prec \
-    --shape image=1x3x608x608 --iters 50 --warmup 10 --json > "$OUT/ours_infer_$prec.txt" 2>&1
+    --shape image=1x3x${SIZE}x${SIZE} --iters 50 --warmup 10 --json > "$OUT/ours_infer_$prec.txt" 2>&1
   echo "infer $prec: exit $?"; grep latency "$OUT/ours_infer_$prec.txt"
 done
 
@@ -82,4 +89,4 @@ echo "== PyTorch =="
 with_mem torch env OUT="$OUT" timeout 300 $PY bench/gpu/torch_peer_yolov3.py > "$OUT/torch.txt" 2>&1
 echo "torch: exit $?"; tail -5 "$OUT/torch.txt"
 
-$PY bench/gpu/summary.py "$OUT" | tee "$OUT/summary.md"
+BATCH=$BATCH $PY bench/gpu/summary.py "$OUT" | tee "$OUT/summary.md"

@@ -6,7 +6,7 @@ import os
 import sys
 
 OUT = sys.argv[1]
-B = 8
+B = int(os.environ.get("BATCH", "8"))
 
 
 def last_rate(path):
