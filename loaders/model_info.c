@@ -111,6 +111,22 @@ static struct param_totals count_params(const struct od_graph *g) {
   return t;
 }
 
+/* Where an op type runs on a CUDA device, for the text listing (NULL: nothing to say). Nodes with a
+ * CUDA kernel can still run on the CPU when a tensor is not float32 or the shape is known only at
+ * run time: `train --dry-run` on a device lists each such node. */
+static const char *cuda_placement(const struct op_count *row) {
+#if !defined(OD_HAVE_CUDA) && !defined(OD_CUDA_EMU)
+  return NULL; /* a build without CUDA: everything runs on the CPU */
+#endif
+  if (row->unsupported) return NULL;
+  const struct od_op *op = od_op_find(row->domain, row->op_type, row->opset);
+  if (!op) return NULL;
+  if (!strcmp(row->op_type, "Constant") && !row->domain[0]) return "parameters";
+  if (op->k->flags & OD_OP_SHAPE_ONLY) return "compile time";
+  if (!op->k->forward[OD_DEVICE_CUDA]) return "cpu";
+  return op->k->backward[OD_DEVICE_CUDA] || !op->k->backward[OD_DEVICE_CPU] ? "cuda" : "cuda (backward on cpu)";
+}
+
 static void print_text(const struct od_model *m, FILE *f, struct op_count *rows, int nrows,
                        struct param_totals pt) {
   const struct od_graph *g = m->graph;
@@ -136,9 +152,16 @@ static void print_text(const struct od_model *m, FILE *f, struct op_count *rows,
     print_shape_text(f, v);
     fputc('\n', f);
   }
+#if defined(OD_HAVE_CUDA) || defined(OD_CUDA_EMU)
+  fprintf(f, "ops (%d nodes, %d types; where they run with --device cuda):\n", g->n_nodes, nrows);
+#else
   fprintf(f, "ops (%d nodes, %d types):\n", g->n_nodes, nrows);
-  for (int r = 0; r < nrows; r++)
-    fprintf(f, "  %s%s%-22s %5d\n", rows[r].domain, rows[r].domain[0] ? ":" : "", rows[r].op_type, rows[r].count);
+#endif
+  for (int r = 0; r < nrows; r++) {
+    const char *where = cuda_placement(&rows[r]);
+    fprintf(f, "  %s%s%-22s %5d%s%s\n", rows[r].domain, rows[r].domain[0] ? ":" : "", rows[r].op_type, rows[r].count,
+            where ? "   " : "", where ? where : "");
+  }
   fprintf(f, "parameters: %lld elements (%lld float) in %d tensors, %.2f MiB", (long long)pt.elements,
           (long long)pt.float_elements, pt.tensors, (double)pt.bytes / (1024.0 * 1024.0));
   if (pt.from_constants) fprintf(f, "; %d of them in Constant nodes", pt.from_constants);
@@ -198,8 +221,11 @@ static void print_json(const struct od_model *m, FILE *f, struct op_count *rows,
     json_str(f, rows[r].op_type);
     fputs(",\"domain\":", f);
     json_str(f, rows[r].domain[0] ? rows[r].domain : "ai.onnx");
-    fprintf(f, ",\"opset\":%lld,\"count\":%d,\"runnable\":%s}", (long long)rows[r].opset, rows[r].count,
-            rows[r].unsupported ? "false" : "true");
+    const struct od_op *op = rows[r].unsupported ? NULL : od_op_find(rows[r].domain, rows[r].op_type, rows[r].opset);
+    fprintf(f, ",\"opset\":%lld,\"count\":%d,\"runnable\":%s,\"cuda_forward\":%s,\"cuda_backward\":%s}",
+            (long long)rows[r].opset, rows[r].count, rows[r].unsupported ? "false" : "true",
+            op && op->k->forward[OD_DEVICE_CUDA] ? "true" : "false",
+            op && op->k->backward[OD_DEVICE_CUDA] ? "true" : "false");
   }
   fprintf(f, "],\"parameters\":{\"tensors\":%d,\"elements\":%lld,\"float_elements\":%lld,\"bytes\":%zu,"
              "\"from_constant_nodes\":%d},\"unsupported_ops\":[",
