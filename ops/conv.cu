@@ -28,9 +28,9 @@
  * dX += BackwardData (beta 1), dW += BackwardFilter (beta 1), dB += BackwardBias (beta 1).
  *
  * Not on the device (OD_ERR_UNSUPPORTED, so the executor runs the node on the CPU): double, more
- * than 3 spatial dims, dims or element counts beyond int, and C/group == 0. Ideas for depthwise
- * convs (cuDNN's NCHW grouped paths are slow for them; PyTorch uses its own kernels for fp32):
- * a direct kernel with the plane tile and the 3x3 taps in shared memory, or NHWC. */
+ * than 3 spatial dims, dims or element counts beyond int, and C/group == 0. Depthwise convs
+ * (group == C == M, dilation 1, kernels up to 7x7) run our own kernels instead, ops/conv_depthwise.cu
+ * (cuDNN's NCHW grouped paths are slow for them); OD_CUDA_DEPTHWISE=0 sends them to cuDNN too. */
 #include "ops/cuda/common.cuh"
 
 #include <limits.h>
@@ -40,6 +40,7 @@
 #include <mutex>
 
 extern "C" {
+#include "ops/conv_depthwise.h"
 #include "ops/im2col.h"
 }
 
@@ -515,6 +516,9 @@ static enum od_status conv_fwd(struct od_kernel_ctx *ctx, struct conv_state *s) 
 }
 
 extern "C" enum od_status od_cuda_conv_fwd(struct od_kernel_ctx *ctx) {
+  bool depthwise;
+  enum od_status dst = od_cuda_depthwise_fwd(ctx, &depthwise);
+  if (depthwise) return dst;
   struct conv_key key;
   struct conv_pad pad;
   bool empty;
@@ -584,6 +588,9 @@ static enum od_status conv_bwd(struct od_kernel_ctx *ctx, struct conv_state *s) 
 
 extern "C" enum od_status od_cuda_conv_bwd(struct od_kernel_ctx *ctx) {
   if (!ctx->dout[0]) return OD_OK;
+  bool depthwise;
+  enum od_status dst = od_cuda_depthwise_bwd(ctx, &depthwise);
+  if (depthwise) return dst;
   struct conv_key key;
   struct conv_pad pad;
   bool empty;

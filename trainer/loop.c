@@ -32,7 +32,8 @@ static void log_step(struct od_trainer *t, FILE *log, double steps_per_s) {
   if (t->n_heads) fprintf(log, "%s\"task.yolov3\":%.9g", t->n_pairs ? "," : "", t->task_value);
   struct od_data_stats ds;
   od_data_stats(t->data, &ds);
-  fprintf(log, "},\"skipped_files\":%lld}\n", (long long)ds.skipped);
+  fprintf(log, "},\"skipped_files\":%lld%s}\n", (long long)ds.skipped,
+          !t->dev_step ? "" : t->last_graph ? ",\"cuda_graph\":true" : ",\"cuda_graph\":false");
   fflush(log);
 }
 

@@ -7,7 +7,8 @@
  * One kernel reads S and T once and does both jobs: dS += (scale / M) * dL/dd per element, and the
  * value's float32 partial sum per thread, then per block (shared-memory tree), one partial per
  * block into the workspace; a one-block kernel adds the partials in double and the double comes
- * back to the host (trainer/train_cuda.cuh). Grid-stride loop over 16-byte vectors of S, T and dS
+ * back to the host (od_cuda_loss_eval, trainer/train_cuda.cuh) or, divided by M, stays in device
+ * memory (od_cuda_loss_eval_dev: the graph-safe step; the same number). Grid-stride loop over 16-byte vectors of S, T and dS
  * when all three are 16-byte aligned, the remaining elements one by one. Bandwidth-bound: 12 bytes
  * read and 4 written per element (8 read without a gradient).
  *
@@ -80,16 +81,28 @@ extern "C" bool od_cuda_loss_supported(enum od_loss_kind kind) {
   return kind == OD_LOSS_L2 || kind == OD_LOSS_L1 || kind == OD_LOSS_SMOOTH_L1;
 }
 
-extern "C" enum od_status od_cuda_loss_eval(struct od_device *dev, const struct od_loss_params *p,
-                                            const struct od_tensor *S, const struct od_tensor *T, double scale,
-                                            double *value, struct od_tensor *dS, struct od_err *err) {
+/* *out = (sum of partial[0..nb) in double) * scale (one block; a separate multiply, as the host
+ * scales the sum it reads back). */
+static __global__ void tc_sum_finish_scaled(const float *partial, int nb, double scale, double *out) {
+  __shared__ double sh[OD_RED_THREADS];
+  double a = 0.0;
+  for (int i = (int)threadIdx.x; i < nb; i += (int)blockDim.x) a += (double)partial[i];
+  double r = od_block_sum_f64(a, sh);
+  if (threadIdx.x == 0) *out = r * scale;
+}
+
+/* Checks the arguments and launches the loss kernel: the value's block partials end in sc->partial
+ * (*nb of them), the value is their sum times *inv. */
+static enum od_status lc_launch(struct od_device *dev, const struct od_loss_params *p, const struct od_tensor *S,
+                                const struct od_tensor *T, double scale, bool has_value, struct od_tensor *dS,
+                                struct tc_sum_scratch *sc, unsigned *nb_out, double *inv_out, struct od_err *err) {
   if (p && !od_cuda_loss_supported(p->kind))
     return od_err_set(err, OD_ERR_UNSUPPORTED, "%s: no CUDA kernel for this loss (l2, l1, smooth_l1 have one)",
                       od_loss_name(p->kind));
   const struct od_tensor *Sv[1] = {S}, *Tv[1] = {T};
   OD_TRY(od_loss_check(p, Sv, Tv, err)); /* host metadata only: kind, dtypes, shapes, params */
   const char *name = od_loss_name(p->kind);
-  if (!value) return od_err_set(err, OD_ERR_INVALID_ARG, "%s: value is NULL", name);
+  if (!has_value) return od_err_set(err, OD_ERR_INVALID_ARG, "%s: value is NULL", name);
   if (S->dtype != OD_DTYPE_FLOAT)
     return od_err_set(err, OD_ERR_UNSUPPORTED, "%s: the CUDA loss takes float32 tensors, not %s", name,
                       od_dtype_name(S->dtype));
@@ -108,16 +121,38 @@ extern "C" enum od_status od_cuda_loss_eval(struct od_device *dev, const struct 
   float coef = (float)(scale * inv), beta = (float)p->beta;
   int64_t n4 = tc_aligned16(s) && tc_aligned16(t) && tc_aligned16(g) ? n / 4 : 0;
 
-  struct tc_sum_scratch sc;
-  OD_TRY(tc_sum_scratch_get(dev, &sc, err));
+  OD_TRY(tc_sum_scratch_get(dev, sc, err));
   unsigned nb = tc_sum_blocks(n);
   cudaStream_t st = od_cuda_stream(dev);
   void (*kfn)(const float *, const float *, float *, int64_t, int64_t, float, float, float *) =
       p->kind == OD_LOSS_L2 ? lc_kernel<LC_L2> : p->kind == OD_LOSS_L1 ? lc_kernel<LC_L1> : lc_kernel<LC_SMOOTH_L1>;
-  OD_LAUNCH(kfn, nb, OD_RED_THREADS, st)(s, t, g, n, n4, coef, beta, sc.partial);
+  OD_LAUNCH(kfn, nb, OD_RED_THREADS, st)(s, t, g, n, n4, coef, beta, sc->partial);
   OD_CUDA_TRY(err, cudaGetLastError());
-  double sum = 0.0;
+  *nb_out = nb;
+  *inv_out = inv;
+  return OD_OK;
+}
+
+extern "C" enum od_status od_cuda_loss_eval(struct od_device *dev, const struct od_loss_params *p,
+                                            const struct od_tensor *S, const struct od_tensor *T, double scale,
+                                            double *value, struct od_tensor *dS, struct od_err *err) {
+  struct tc_sum_scratch sc;
+  unsigned nb = 0;
+  double inv = 0.0, sum = 0.0;
+  OD_TRY(lc_launch(dev, p, S, T, scale, value != NULL, dS, &sc, &nb, &inv, err));
   OD_TRY(tc_sum_to_host(dev, &sc, nb, &sum, err));
   *value = sum * inv;
+  return OD_OK;
+}
+
+extern "C" enum od_status od_cuda_loss_eval_dev(struct od_device *dev, const struct od_loss_params *p,
+                                                const struct od_tensor *S, const struct od_tensor *T, double scale,
+                                                double *d_value, struct od_tensor *dS, struct od_err *err) {
+  struct tc_sum_scratch sc;
+  unsigned nb = 0;
+  double inv = 0.0;
+  OD_TRY(lc_launch(dev, p, S, T, scale, d_value != NULL, dS, &sc, &nb, &inv, err));
+  OD_LAUNCH(tc_sum_finish_scaled, 1, OD_RED_THREADS, od_cuda_stream(dev))(sc.partial, (int)nb, inv, d_value);
+  OD_CUDA_TRY(err, cudaGetLastError());
   return OD_OK;
 }

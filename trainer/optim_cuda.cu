@@ -19,8 +19,18 @@
  * per parameter).
  *
  * Sum of squares: a grid-stride loop over 16-byte vectors (when aligned) with float32 partial sums
- * per thread and per block, the block partials added in double (trainer/train_cuda.cuh). */
+ * per thread and per block, the block partials added in double (trainer/train_cuda.cuh).
+ *
+ * The graph-safe step (struct od_cuda_step): the scalars that change every step live in one small
+ * device block. The host writes its part (the update's oc_args as above, and the host losses' sum)
+ * through pinned memory with one copy before the step's work (od_cuda_step_set); on the device,
+ * od_cuda_step_reduce writes the gradient's sum of squares and a one-thread kernel (oc_step_finish)
+ * derives the norm, the clip scale (into the oc_args the update reads) and the total loss; the
+ * update kernel (oc_step_dev_kernel) reads its oc_args from that block and does nothing when the
+ * total is not finite. So the kernels' arguments are the same every step and a captured graph can
+ * replay them; the double arithmetic of oc_step_finish is the host's, operation for operation. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "trainer/train_cuda.cuh"
 
@@ -62,7 +72,8 @@ struct oc_args {
 };
 
 template <int KIND>
-static __global__ void oc_step_kernel(const oc_chunk *chunks, oc_args a, float *w, const float *g, float *state) {
+static __device__ __forceinline__ void oc_update(const oc_chunk *chunks, const oc_args &a, float *w, const float *g,
+                                                 float *state) {
   const oc_chunk c = chunks[blockIdx.x];
   const float fwd = c.decay ? a.fwd : 0.f, flrwd = c.decay ? a.flrwd : 0.f;
   for (int64_t i = c.begin + threadIdx.x; i < c.end; i += blockDim.x) {
@@ -90,6 +101,64 @@ static __global__ void oc_step_kernel(const oc_chunk *chunks, oc_args a, float *
       w[j] = wi;
     }
   }
+}
+
+template <int KIND>
+static __global__ void oc_step_kernel(const oc_chunk *chunks, oc_args a, float *w, const float *g, float *state) {
+  oc_update<KIND>(chunks, a, w, g, state);
+}
+
+/* ---- the step's scalars on the device ---- */
+
+/* What the host writes each step (od_cuda_step_set). */
+struct oc_step_host {
+  oc_args a;         /* fs is overwritten on the device by oc_step_finish */
+  double host_total; /* the losses computed on the host */
+};
+
+/* The device block: the host part, then what the device computes; n loss values and n weights
+ * follow it (all doubles). */
+struct oc_step_dev {
+  oc_step_host h;
+  double sumsq, total, norm, scale;
+  int32_t finite;
+};
+
+struct od_cuda_step {
+  struct od_device *dev;
+  int n;
+  double clip_norm;
+  char *block;           /* device: oc_step_dev, values[n], weights[n] */
+  oc_step_host *staging; /* pinned: the next step's host part */
+  char *readback;        /* pinned: oc_step_dev and values[n] as last read */
+  cudaEvent_t copied;    /* the last staging copy is done */
+  bool copy_pending;
+};
+
+static inline size_t oc_values_off(void) { return (sizeof(oc_step_dev) + 7) / 8 * 8; }
+
+template <int KIND>
+static __global__ void oc_step_dev_kernel(const oc_chunk *chunks, const oc_step_dev *d, float *w, const float *g,
+                                          float *state) {
+  if (!d->finite) return; /* the loss diverged: leave the weights (the host reports it) */
+  const oc_args a = d->h.a;
+  oc_update<KIND>(chunks, a, w, g, state);
+}
+
+/* One thread: norm, clip scale and total loss from the sums on the device (the host's formulas,
+ * trainer/step_device.c, in the same order; no fused multiply-adds). */
+static __global__ void oc_step_finish(oc_step_dev *d, const double *values, const double *weights, int n,
+                                      double clip_norm) {
+  if (threadIdx.x != 0 || blockIdx.x != 0) return;
+  double total = d->h.host_total;
+  for (int i = 0; i < n; i++) total = oc_dadd(total, oc_dmul(weights[i], values[i]));
+  double norm = sqrt(d->sumsq);
+  double scale = clip_norm > 0 && norm > clip_norm ? clip_norm / norm : 1.0;
+  d->total = total;
+  d->norm = norm;
+  d->scale = scale;
+  d->h.a.fs = (float)scale;
+  d->finite = isfinite(total) ? 1 : 0;
 }
 
 extern "C" enum od_status od_cuda_optim_create(struct od_device *dev, const struct od_params *ps,
@@ -138,13 +207,8 @@ extern "C" void od_cuda_optim_destroy(struct od_cuda_optim *o) {
   free(o);
 }
 
-extern "C" enum od_status od_cuda_optim_step(struct od_cuda_optim *o, const struct od_optim_cfg *c, double lr,
-                                             int64_t step, float *w, const float *g, float *state,
-                                             double grad_scale, struct od_err *err) {
-  if (!o || !c) return od_err_set(err, OD_ERR_INVALID_ARG, "optimizer step: no optimizer or configuration");
-  if (!o->nchunks) return OD_OK;
-  if (!w || !g || (c->kind != OD_OPTIM_SGD && !state))
-    return od_err_set(err, OD_ERR_INVALID_ARG, "optimizer step: the weights, gradient or state array is NULL");
+/* The scalars of a step, computed on the host exactly as trainer/optim.c computes them. */
+static oc_args oc_make_args(const struct od_optim_cfg *c, double lr, int64_t step, double grad_scale) {
   oc_args a = {};
   a.nesterov = c->nesterov ? 1 : 0;
   a.flr = (float)lr;
@@ -160,6 +224,17 @@ extern "C" enum od_status od_cuda_optim_step(struct od_cuda_optim *o, const stru
   a.c1 = 1 - pow(c->beta1, (double)step);
   a.c2 = 1 - pow(c->beta2, (double)step);
   a.eps = c->eps;
+  return a;
+}
+
+extern "C" enum od_status od_cuda_optim_step(struct od_cuda_optim *o, const struct od_optim_cfg *c, double lr,
+                                             int64_t step, float *w, const float *g, float *state,
+                                             double grad_scale, struct od_err *err) {
+  if (!o || !c) return od_err_set(err, OD_ERR_INVALID_ARG, "optimizer step: no optimizer or configuration");
+  if (!o->nchunks) return OD_OK;
+  if (!w || !g || (c->kind != OD_OPTIM_SGD && !state))
+    return od_err_set(err, OD_ERR_INVALID_ARG, "optimizer step: the weights, gradient or state array is NULL");
+  oc_args a = oc_make_args(c, lr, step, grad_scale);
   void (*kfn)(const oc_chunk *, oc_args, float *, const float *, float *);
   switch (c->kind) {
   case OD_OPTIM_SGD: kfn = oc_step_kernel<OD_OPTIM_SGD>; break;
@@ -174,6 +249,7 @@ extern "C" enum od_status od_cuda_optim_step(struct od_cuda_optim *o, const stru
   OD_CUDA_TRY(err, cudaGetLastError());
   return OD_OK;
 }
+
 
 /* One float partial of sum(x^2) per block; n4 = 4-float vectors to take vectorised. */
 static __global__ void oc_sumsq_kernel(const float *x, int64_t n, int64_t n4, float *partial) {
@@ -202,4 +278,133 @@ extern "C" enum od_status od_cuda_sumsq(struct od_device *dev, const float *x, s
   OD_LAUNCH(oc_sumsq_kernel, nb, OD_RED_THREADS, od_cuda_stream(dev))(x, (int64_t)n, n4, sc.partial);
   OD_CUDA_TRY(err, cudaGetLastError());
   return tc_sum_to_host(dev, &sc, nb, out, err);
+}
+
+extern "C" enum od_status od_cuda_sumsq_dev(struct od_device *dev, const float *x, size_t n, double *d_out,
+                                            struct od_err *err) {
+  cudaStream_t st = od_cuda_stream(dev);
+  if (n == 0) {
+    OD_CUDA_TRY(err, cudaMemsetAsync(d_out, 0, sizeof(double), st));
+    return OD_OK;
+  }
+  struct tc_sum_scratch sc;
+  OD_TRY(tc_sum_scratch_get(dev, &sc, err));
+  unsigned nb = tc_sum_blocks((int64_t)n);
+  int64_t n4 = tc_aligned16(x) ? (int64_t)n / 4 : 0;
+  OD_LAUNCH(oc_sumsq_kernel, nb, OD_RED_THREADS, st)(x, (int64_t)n, n4, sc.partial);
+  OD_CUDA_TRY(err, cudaGetLastError());
+  OD_LAUNCH(tc_sum_finish, 1, OD_RED_THREADS, st)(sc.partial, (int)nb, d_out);
+  OD_CUDA_TRY(err, cudaGetLastError());
+  return OD_OK;
+}
+
+/* ---- the step's scalars ---- */
+
+extern "C" void od_cuda_step_destroy(struct od_cuda_step *s) {
+  if (!s) return;
+  if (s->copy_pending) (void)cudaEventSynchronize(s->copied);
+  if (s->copied) (void)cudaEventDestroy(s->copied);
+  if (s->staging) (void)cudaFreeHost(s->staging);
+  if (s->readback) (void)cudaFreeHost(s->readback);
+  if (s->block) s->dev->ops->free(s->dev, s->block);
+  free(s);
+}
+
+extern "C" enum od_status od_cuda_step_create(struct od_device *dev, int n_losses, const double *weights,
+                                              double clip_norm, struct od_cuda_step **out, struct od_err *err) {
+  *out = NULL;
+  if (!dev || dev->kind != OD_DEVICE_CUDA || n_losses < 0 || (n_losses && !weights))
+    return od_err_set(err, OD_ERR_INVALID_ARG, "step scalars: a CUDA device and n_losses weights are needed");
+  struct od_cuda_step *s = (struct od_cuda_step *)calloc(1, sizeof *s);
+  if (!s) return od_err_set(err, OD_ERR_OOM, "step scalars: out of memory");
+  s->dev = dev;
+  s->n = n_losses;
+  s->clip_norm = clip_norm;
+  size_t off = oc_values_off(), nv = (size_t)n_losses * sizeof(double);
+  size_t bytes = off + 2 * nv;
+  enum od_status st = dev->ops->alloc(dev, bytes, (void **)&s->block, err);
+  cudaError_t e = cudaSuccess;
+  if (st == OD_OK && (e = cudaHostAlloc((void **)&s->staging, sizeof(oc_step_host), cudaHostAllocDefault)) != cudaSuccess)
+    st = od_err_set(err, OD_ERR_CUDA, "step scalars: cudaHostAlloc: %s", cudaGetErrorString(e));
+  if (st == OD_OK && (e = cudaHostAlloc((void **)&s->readback, off + 2 * nv, cudaHostAllocDefault)) != cudaSuccess)
+    st = od_err_set(err, OD_ERR_CUDA, "step scalars: cudaHostAlloc: %s", cudaGetErrorString(e));
+  if (st == OD_OK && (e = cudaEventCreateWithFlags(&s->copied, cudaEventDisableTiming)) != cudaSuccess)
+    st = od_err_set(err, OD_ERR_CUDA, "step scalars: cudaEventCreate: %s", cudaGetErrorString(e));
+  if (st == OD_OK) { /* zero block (values of losses not run read as 0), then the weights */
+    memset(s->readback, 0, off + 2 * nv);
+    if (nv) memcpy(s->readback + off + nv, weights, nv);
+    st = dev->ops->to_device(dev, s->block, s->readback, bytes, err);
+  }
+  if (st == OD_OK) st = dev->ops->sync(dev, err); /* readback is reused as the staging of that copy */
+  if (st != OD_OK) {
+    (void)cudaGetLastError();
+    od_cuda_step_destroy(s);
+    return st;
+  }
+  *out = s;
+  return OD_OK;
+}
+
+extern "C" double *od_cuda_step_loss_slot(struct od_cuda_step *s, int i) {
+  return i >= 0 && i < s->n ? (double *)(s->block + oc_values_off()) + i : NULL;
+}
+
+extern "C" enum od_status od_cuda_step_set(struct od_cuda_step *s, const struct od_optim_cfg *c, double lr,
+                                           int64_t step, double host_total, struct od_err *err) {
+  cudaStream_t st = od_cuda_stream(s->dev);
+  if (s->copy_pending) OD_CUDA_TRY(err, cudaEventSynchronize(s->copied)); /* staging is free again */
+  s->copy_pending = false;
+  s->staging->a = oc_make_args(c, lr, step, 1.0);
+  s->staging->host_total = host_total;
+  OD_CUDA_TRY(err, cudaMemcpyAsync(s->block, s->staging, sizeof(oc_step_host), cudaMemcpyHostToDevice, st));
+  OD_CUDA_TRY(err, cudaEventRecord(s->copied, st));
+  s->copy_pending = true;
+  return OD_OK;
+}
+
+extern "C" enum od_status od_cuda_step_reduce(struct od_cuda_step *s, const float *g, size_t n, struct od_err *err) {
+  oc_step_dev *d = (oc_step_dev *)s->block;
+  const double *values = (const double *)(s->block + oc_values_off());
+  OD_TRY(od_cuda_sumsq_dev(s->dev, g, n, &d->sumsq, err));
+  OD_LAUNCH(oc_step_finish, 1, 32, od_cuda_stream(s->dev))(d, values, values + s->n, s->n, s->clip_norm);
+  OD_CUDA_TRY(err, cudaGetLastError());
+  return OD_OK;
+}
+
+extern "C" enum od_status od_cuda_optim_step_dev(struct od_cuda_optim *o, const struct od_optim_cfg *c, float *w,
+                                                 const float *g, float *state, const struct od_cuda_step *s,
+                                                 struct od_err *err) {
+  if (!o || !c || !s) return od_err_set(err, OD_ERR_INVALID_ARG, "optimizer step: no optimizer, configuration or scalars");
+  if (!o->nchunks) return OD_OK;
+  if (!w || !g || (c->kind != OD_OPTIM_SGD && !state))
+    return od_err_set(err, OD_ERR_INVALID_ARG, "optimizer step: the weights, gradient or state array is NULL");
+  void (*kfn)(const oc_chunk *, const oc_step_dev *, float *, const float *, float *);
+  switch (c->kind) {
+  case OD_OPTIM_SGD: kfn = oc_step_dev_kernel<OD_OPTIM_SGD>; break;
+  case OD_OPTIM_MOMENTUM: kfn = oc_step_dev_kernel<OD_OPTIM_MOMENTUM>; break;
+  case OD_OPTIM_ADAM: kfn = oc_step_dev_kernel<OD_OPTIM_ADAM>; break;
+  case OD_OPTIM_ADAMW: kfn = oc_step_dev_kernel<OD_OPTIM_ADAMW>; break;
+  default: return od_err_set(err, OD_ERR_INVALID_ARG, "optimizer step: unknown optimizer kind %d", (int)c->kind);
+  }
+  if (o->nchunks > 0x7fffffff)
+    return od_err_set(err, OD_ERR_UNSUPPORTED, "optimizer step: %lld chunks exceed one grid", (long long)o->nchunks);
+  OD_LAUNCH(kfn, (unsigned)o->nchunks, OD_RED_THREADS, od_cuda_stream(o->dev))(o->chunks, (const oc_step_dev *)s->block,
+                                                                                w, g, state);
+  OD_CUDA_TRY(err, cudaGetLastError());
+  return OD_OK;
+}
+
+extern "C" enum od_status od_cuda_step_read(struct od_cuda_step *s, double *values, struct od_cuda_step_result *r,
+                                            struct od_err *err) {
+  cudaStream_t st = od_cuda_stream(s->dev);
+  size_t bytes = oc_values_off() + (size_t)s->n * sizeof(double);
+  OD_CUDA_TRY(err, cudaMemcpyAsync(s->readback, s->block, bytes, cudaMemcpyDeviceToHost, st));
+  OD_CUDA_TRY(err, cudaStreamSynchronize(st));
+  const oc_step_dev *d = (const oc_step_dev *)s->readback;
+  if (values && s->n) memcpy(values, s->readback + oc_values_off(), (size_t)s->n * sizeof(double));
+  r->total = d->total;
+  r->norm = d->norm;
+  r->grad_scale = d->scale;
+  r->finite = d->finite != 0;
+  return OD_OK;
 }

@@ -3,11 +3,16 @@
  *   - the elementwise distillation losses (value and gradient in one pass over S and T;
  *     trainer/loss_cuda.cu),
  *   - the optimizer update of the whole parameter block in one launch, and the sum of squares of
- *     the gradient for its norm (trainer/optim_cuda.cu).
+ *     the gradient for its norm (trainer/optim_cuda.cu),
+ *   - graph-safe variants of all three that keep every per-step number on the device (the step's
+ *     scalars, struct od_cuda_step), and the capture of a step as a CUDA graph
+ *     (trainer/graph_cuda.cu), so that a step with fixed shapes is one cudaGraphLaunch.
  * Same semantics as the CPU functions they mirror (trainer/loss.h, trainer/optim.h); the tests
- * (tests/test_train_cuda.c) compare them. Every tensor and array pointer here is DEVICE memory of
- * dev (float32); all work goes on od_cuda_stream(dev). Only od_cuda_loss_eval and od_cuda_sumsq
- * wait for the stream (to return a number); the optimizer step is asynchronous.
+ * (tests/test_train_cuda.c, tests/test_cuda_graphs.c) compare them. Every tensor and array pointer
+ * here is DEVICE memory of dev (float32); all work goes on od_cuda_stream(dev). Only
+ * od_cuda_loss_eval, od_cuda_sumsq and od_cuda_step_read wait for the stream (to return a number);
+ * everything else is asynchronous, and the _dev functions and od_cuda_step_reduce neither wait nor
+ * pass per-step values as kernel arguments: they can be captured in a graph and replayed.
  *
  * Built into odcore when OD_CUDA is on (OD_HAVE_CUDA) and into odcore_emu (OD_CUDA_EMU); a build
  * without either has no definitions: callers guard with
@@ -70,6 +75,94 @@ void od_cuda_optim_destroy(struct od_cuda_optim *o);
 /* *out = sum of x[i]^2 over n device floats (float32 partial sums per block, combined in double);
  * sqrt of it is od_grad_norm. n = 0 gives 0. Waits for the stream. */
 enum od_status od_cuda_sumsq(struct od_device *dev, const float *x, size_t n, double *out, struct od_err *err);
+
+/* ---- the graph-safe step: every per-step number stays on the device ---- */
+
+/* od_cuda_loss_eval without the wait: the value (a double, the same number od_cuda_loss_eval
+ * returns) is written to *d_value, device memory. Same checks and errors. */
+enum od_status od_cuda_loss_eval_dev(struct od_device *dev, const struct od_loss_params *p, const struct od_tensor *S,
+                                     const struct od_tensor *T, double scale, double *d_value, struct od_tensor *dS,
+                                     struct od_err *err);
+
+/* od_cuda_sumsq without the wait: the sum goes to *d_out (device memory; n = 0 writes 0). */
+enum od_status od_cuda_sumsq_dev(struct od_device *dev, const float *x, size_t n, double *d_out, struct od_err *err);
+
+/* The scalars of one training step in device memory (trainer/optim_cuda.cu): the values of
+ * n_losses device losses, their weights, the host's part of the loss, the optimizer's per-step
+ * numbers (lr, bias corrections), the gradient's sum of squares, norm and clip scale. */
+struct od_cuda_step;
+
+/* For n_losses device losses weighted weights[i] (uploaded once), the gradient clipped to norm
+ * clip_norm (<= 0: not clipped). Allocates device and pinned host memory (call outside captures). */
+enum od_status od_cuda_step_create(struct od_device *dev, int n_losses, const double *weights, double clip_norm,
+                                   struct od_cuda_step **out, struct od_err *err);
+
+/* Frees it; NULL is a no-op. */
+void od_cuda_step_destroy(struct od_cuda_step *s);
+
+/* Where loss i writes its value (od_cuda_loss_eval_dev's d_value), 0 <= i < n_losses. */
+double *od_cuda_step_loss_slot(struct od_cuda_step *s, int i);
+
+/* The host's numbers of this step: lr and step (1-based, for Adam's bias corrections; computed on
+ * the host exactly as od_cuda_optim_step computes them) and host_total (the sum of the weighted
+ * losses computed on the host, 0 when none). Staged in pinned memory and copied to the device on
+ * the stream, so they reach whatever is enqueued next (a graph launch included). Waits only for
+ * the previous step's copy. Not inside a capture. */
+enum od_status od_cuda_step_set(struct od_cuda_step *s, const struct od_optim_cfg *c, double lr, int64_t step,
+                                double host_total, struct od_err *err);
+
+/* After the backward pass, on the device: the sum of squares of the gradient g (n floats), its
+ * norm, the clip scale (clip_norm / norm when the norm exceeds clip_norm, else 1), and the total
+ * loss host_total + sum weights[i] * value[i] in that order (as the host adds them) and whether
+ * it is finite. Graph-safe. */
+enum od_status od_cuda_step_reduce(struct od_cuda_step *s, const float *g, size_t n, struct od_err *err);
+
+/* od_cuda_optim_step with lr, step and grad_scale read on the device from s (od_cuda_step_set,
+ * od_cuda_step_reduce); the update is skipped when the total loss is not finite (a diverged step
+ * leaves the weights as they were, as the host step does). Graph-safe. */
+enum od_status od_cuda_optim_step_dev(struct od_cuda_optim *o, const struct od_optim_cfg *c, float *w, const float *g,
+                                      float *state, const struct od_cuda_step *s, struct od_err *err);
+
+/* The numbers of the step just run, with one small copy (waits for the stream). values: n_losses
+ * doubles, or NULL. */
+struct od_cuda_step_result {
+  double total;      /* host_total + sum of the weighted device losses */
+  double norm;       /* of the gradient, before clipping */
+  double grad_scale; /* the clip scale applied */
+  bool finite;       /* total is finite (else the update was skipped) */
+};
+enum od_status od_cuda_step_read(struct od_cuda_step *s, double *values, struct od_cuda_step_result *r,
+                                 struct od_err *err);
+
+/* ---- CUDA graphs of a step (trainer/graph_cuda.cu) ---- */
+
+/* An instantiated graph (cudaGraphExec_t) of work captured on a device's stream. */
+struct od_cuda_graph;
+
+/* Starts capturing dev's stream (cudaStreamCaptureModeThreadLocal): from here until
+ * od_cuda_capture_end, the work enqueued on the stream is recorded, not run, and calls that
+ * would synchronise or allocate on this thread fail (the capture is then invalid). */
+enum od_status od_cuda_capture_begin(struct od_device *dev, struct od_err *err);
+
+/* Ends the capture. ok: whether everything enqueued since the begin succeeded (false: the capture
+ * is discarded). *out: the instantiated graph, or NULL when !ok or the capture failed (then err
+ * says why and the status is OD_ERR_CUDA). Always leaves the stream out of capture mode and clears
+ * the CUDA error state, so the caller can run the same work again without a graph. */
+enum od_status od_cuda_capture_end(struct od_device *dev, bool ok, struct od_cuda_graph **out, struct od_err *err);
+
+/* Runs the graph on its device's stream (asynchronously). A launch that fails enqueues nothing and
+ * leaves no CUDA error behind. */
+enum od_status od_cuda_graph_launch(struct od_cuda_graph *g, struct od_err *err);
+
+/* Whether the device workspace (od_cuda_workspace) is still the one the graph was captured with
+ * (false: it grew since, and the graph's kernels would use freed memory: capture again). */
+bool od_cuda_graph_current(const struct od_cuda_graph *g);
+
+/* Operations recorded in the graph (kernels, copies, memsets, library calls). */
+size_t od_cuda_graph_size(const struct od_cuda_graph *g);
+
+/* Destroys it; NULL is a no-op. */
+void od_cuda_graph_destroy(struct od_cuda_graph *g);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@
 /* ---- programs per input size ------------------------------------------------------------------ */
 
 static void size_prog_free(struct size_prog *sp) {
+  od_trainer_graph_free(sp->graph);
   od_program_destroy(sp->teacher);
   od_program_destroy(sp->student);
   memset(sp, 0, sizeof *sp);
@@ -487,15 +488,15 @@ enum od_status od_trainer_step(struct od_trainer *t, double *loss, struct od_err
   OD_TRY(od_trainer_program(t, batch.h, batch.w, &sp, err));
   struct od_tensor x = {.dtype = OD_DTYPE_FLOAT, .rank = 4, .dims = {batch.n, batch.c, batch.h, batch.w},
                         .data = batch.images};
-  OD_TRY(run_forward(t, sp, &x, err));
-  if (t->dev_step) {
+  if (t->dev_step) { /* uploads the batch and runs the forward passes itself (perhaps in a CUDA graph) */
     double total = 0;
-    OD_TRY(od_trainer_device_step(t, sp, &batch, &total, err));
+    OD_TRY(od_trainer_device_step(t, sp, &x, &batch, &total, err));
     t->last_loss = total;
     t->step++;
     *loss = total;
     return OD_OK;
   }
+  OD_TRY(run_forward(t, sp, &x, err));
   memset(t->params.g, 0, t->params.total * sizeof(float));
   if (t->on_device) OD_TRY(t->dev->ops->zero(t->dev, t->dg, t->params.total * sizeof(float), err));
   OD_TRY(seed_buffers(t, sp, err));

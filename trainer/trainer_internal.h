@@ -23,6 +23,7 @@
 struct size_prog {
   int h, w;
   struct od_program *teacher, *student;
+  struct od_step_graph *graph; /* the device step captured at this size (trainer/step_device.c) */
 };
 
 /* One manifest pair, bound. */
@@ -85,15 +86,21 @@ struct od_trainer {
   void *dseed[OD_TRAIN_MAX_SEEDS];    /* gradient seeds on the device */
   size_t dseed_bytes[OD_TRAIN_MAX_SEEDS];
   bool seed_host_used[OD_TRAIN_MAX_SEEDS]; /* a host loss wrote into seed_grads[s] this step */
+  struct od_cuda_step *dscal;         /* the step's scalars on the device (losses, norm, lr) */
+  bool dev_only;                      /* every loss runs on the device: the step can be a CUDA graph */
+  bool graphs;                        /* CUDA graphs allowed (OD_CUDA_GRAPHS != 0) */
+  bool last_graph;                    /* the last step ran as a CUDA graph (logged) */
 };
 
 /* trainer/step_device.c */
 bool od_trainer_device_step_possible(const struct od_trainer *t);
 enum od_status od_trainer_device_setup(struct od_trainer *t, struct od_err *err);
-enum od_status od_trainer_device_step(struct od_trainer *t, struct size_prog *sp, const struct od_batch *b,
-                                      double *total, struct od_err *err);
+/* Uploads batch x, runs the forward passes and the rest of the step (as a CUDA graph when it can). */
+enum od_status od_trainer_device_step(struct od_trainer *t, struct size_prog *sp, const struct od_tensor *x,
+                                      const struct od_batch *b, double *total, struct od_err *err);
 enum od_status od_trainer_device_download(struct od_trainer *t, struct od_err *err);
 void od_trainer_device_free(struct od_trainer *t);
+void od_trainer_graph_free(struct od_step_graph *sg); /* NULL is a no-op */
 
 /* trainer/trainer.c, for the device step: host-side losses of the pairs that do not run on the
  * device (dev_loss false) and the task loss, into the host seed buffers (zeroed first). */

@@ -56,6 +56,12 @@ for prec in ("fp32", "tf32", "bf16"):
     ratio = ours / peer if ours and peer else None
     print(f"| {prec} | {fmt(ours)} | {fmt(peer)} ({peer_mode[prec]}) | {fmt(ratio, '%.2fx')} | "
           f"{fmt(infer_ms(os.path.join(OUT, f'ours_infer_{prec}.txt')), '%.2f')} | {fmt(t.get('student_infer_b1_ms'), '%.2f')} |")
+abl = [(k, last_rate(os.path.join(OUT, f"ours_fp32_{k}.jsonl"))) for k in ("OD_CUDA_GRAPHS", "OD_CUDA_DEPTHWISE")]
+if any(v for _, v in abl):
+    base = last_rate(os.path.join(OUT, "ours_fp32.jsonl"))
+    print()
+    print("ablations (fp32 img/s): default " + fmt(base) + ", " +
+          ", ".join(f"{k}=0: {fmt(v)}" for k, v in abl))
 print()
 print("peak device memory (nvidia-smi, MiB, CUDA context included): " +
       ", ".join(f"ours {p}: {fmt(peak_mib('ours_' + p), '%d')}" for p in ("fp32", "tf32", "bf16")) +

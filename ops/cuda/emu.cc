@@ -18,7 +18,12 @@
  *     fiber and the next fiber starts the following thread. Once every thread has started and
  *     every live one waits, all are released in order.
  *   - the runtime API (last error per OS thread, copies, streams as no-ops) and cuBLAS GEMM with
- *     cuBLAS's argument checks and column-major semantics (double accumulation).
+ *     cuBLAS's argument checks and column-major semantics (double accumulation);
+ *   - stream capture and graphs: a capturing stream keeps a list of std::function records (a
+ *     launch: the launcher and a copy of its arguments; a copy or memset: its operands; a GEMM:
+ *     its checked arguments), cudaGraphInstantiate shares that list with the executable graph
+ *     and cudaGraphLaunch runs it in order. The calls CUDA refuses during a capture refuse here
+ *     too (refuse_in_capture) and invalidate it.
  *
  * Everything process-wide here stands in for the driver, so it is necessarily global state of the
  * emulation: it is all in one struct (`g` below), guarded by one recursive mutex (a grid, copy or
@@ -36,9 +41,13 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <new>
+#include <thread>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -128,6 +137,10 @@ struct emu_state {
   std::vector<chunk *> opened;     /* allocations opened in the current scope */
   bool poison = true;
   struct sigaction old_segv;
+  std::map<uintptr_t, size_t> pinned; /* cudaHostAlloc blocks: start -> bytes */
+
+  /* streams that capture (begun, not ended) */
+  std::vector<cudaStream_t> captures;
 
   /* scheduler */
 #ifdef OD_EMU_ASM_SWITCH
@@ -156,11 +169,14 @@ union state_holder {
 emu_state &g = g_holder.v;
 thread_local cudaError_t last_error = cudaSuccess;
 thread_local bool in_device_scope = false; /* this OS thread is inside a device scope */
+std::atomic<int> n_captures{0};            /* g.captures.size(), readable without the lock */
 
 cudaError_t fail(cudaError_t e) {
   last_error = e;
   return e;
 }
+
+bool refuse_in_capture(); /* below, with the streams */
 
 /* ---- device memory ---------------------------------------------------------------------------- */
 
@@ -491,10 +507,8 @@ size_t elem_size(cudaDataType_t t) { return t == CUDA_R_16BF ? 2 : 4; }
 
 cublasStatus_t check_handle(cublasHandle_t h);
 
-/* Checks as cuBLAS does, then runs every batch. */
-cublasStatus_t gemm(cublasHandle_t h, const char *name, gemm_args a) {
-  cublasStatus_t st = check_handle(h);
-  if (st != CUBLAS_STATUS_SUCCESS) return st;
+/* Checks as cuBLAS does, then (run) computes every batch. */
+cublasStatus_t gemm(const char *name, const gemm_args &a, bool run) {
   auto valid_op = [](cublasOperation_t o) { return o == CUBLAS_OP_N || o == CUBLAS_OP_T || o == CUBLAS_OP_C; };
   if (!valid_op(a.ta) || !valid_op(a.tb) || a.m < 0 || a.n < 0 || a.k < 0 || a.batch < 0)
     return CUBLAS_STATUS_INVALID_VALUE;
@@ -507,6 +521,7 @@ cublasStatus_t gemm(cublasHandle_t h, const char *name, gemm_args a) {
     fprintf(stderr, "od cuda emulation: %s: A, B and C must be device pointers\n", name);
     return CUBLAS_STATUS_EXECUTION_FAILED;
   }
+  if (!run) return CUBLAS_STATUS_SUCCESS;
   std::vector<double> pa, pb; /* op(A) as m rows of k, op(B) as n columns of k */
   try {
     if (use_ab) {
@@ -557,6 +572,19 @@ cublasStatus_t gemm(cublasHandle_t h, const char *name, gemm_args a) {
   return CUBLAS_STATUS_SUCCESS;
 }
 
+cudaStream_t handle_stream(cublasHandle_t h);
+
+/* A checked GEMM on the handle's stream: run now, or recorded when the stream captures (alpha
+ * and beta are taken now: CUBLAS_POINTER_MODE_HOST, as a captured cuBLAS call takes them). */
+cublasStatus_t gemm_submit(cublasHandle_t h, const char *name, const gemm_args &a) {
+  cublasStatus_t st = gemm(name, a, false);
+  if (st != CUBLAS_STATUS_SUCCESS) return st;
+  cudaStream_t s = handle_stream(h);
+  if (!od_emu::capture_state(s)) return gemm(name, a, true);
+  return od_emu::record(s, [name, a] { (void)gemm(name, a, true); }) ? CUBLAS_STATUS_SUCCESS
+                                                                     : CUBLAS_STATUS_EXECUTION_FAILED;
+}
+
 }  // namespace
 
 /* The cuBLAS handle. */
@@ -572,12 +600,14 @@ namespace {
 cublasStatus_t check_handle(cublasHandle_t h) {
   return h && h->magic == kHandleMagic ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
 }
+cudaStream_t handle_stream(cublasHandle_t h) { return h->stream; }
 }  // namespace
 
 /* ---- public: device memory ------------------------------------------------------------------------ */
 
 void *od_emu_malloc(size_t bytes) {
   std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (refuse_in_capture()) return nullptr; /* cudaMalloc during a capture */
   if (!reserve_region()) return nullptr;
   size_t user = (bytes + kAlign - 1) / kAlign * kAlign;
   if (user == 0) user = kAlign;
@@ -604,6 +634,7 @@ void *od_emu_malloc(size_t bytes) {
 void od_emu_free(void *ptr) {
   if (!ptr) return;
   std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (refuse_in_capture()) return; /* cudaFree during a capture fails: the memory stays allocated */
   auto it = g.live.find((uintptr_t)ptr);
   if (it == g.live.end()) {
     g.bad_frees++;
@@ -648,18 +679,24 @@ int __syncthreads_or(int predicate) { return barrier(predicate) > 0; }
 
 namespace od_emu {
 
-void run_grid(const launch_config &cfg, void (*body)(void *), void *closure, const pointer_arg *ptrs, int nptrs) {
+bool check_launch(const launch_config &cfg, const pointer_arg *ptrs, int nptrs) {
   std::lock_guard<std::recursive_mutex> lock(g.mu);
   if (!valid_config(cfg.grid, cfg.block)) {
     fail(cudaErrorInvalidConfiguration);
-    return;
+    return false;
   }
   for (int i = 0; i < nptrs; i++)
     if (ptrs[i].p && !in_region(ptrs[i].p)) {
       fprintf(stderr, "od cuda emulation: kernel argument %d is a host pointer (%p)\n", ptrs[i].index, ptrs[i].p);
       fail(cudaErrorIllegalAddress);
-      return;
+      return false;
     }
+  return true;
+}
+
+void run_grid(const launch_config &cfg, void (*body)(void *), void *closure, const pointer_arg *ptrs, int nptrs) {
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (!check_launch(cfg, ptrs, nptrs)) return;
   if (g.in_grid) { /* a kernel cannot launch kernels here */
     fail(cudaErrorLaunchFailure);
     return;
@@ -709,6 +746,11 @@ const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureWrongThread:
+      return "attempt to terminate a thread-local capture sequence from another thread";
     case cudaErrorNotReady: return "device not ready";
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
@@ -726,6 +768,10 @@ const char *cudaGetErrorName(cudaError_t e) {
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorIllegalState: return "cudaErrorIllegalState";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureWrongThread: return "cudaErrorStreamCaptureWrongThread";
     case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
@@ -786,6 +832,8 @@ cudaError_t cudaGetDevice(int *device) {
 
 cudaError_t cudaMalloc(void **ptr, size_t bytes) {
   if (!ptr) return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (refuse_in_capture()) return cudaErrorStreamCaptureUnsupported;
   void *p = od_emu_malloc(bytes);
   if (!p) return fail(cudaErrorMemoryAllocation);
   *ptr = p;
@@ -794,6 +842,8 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes) {
 
 cudaError_t cudaFree(void *ptr) {
   if (ptr && !od_emu_is_device_ptr(ptr)) return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (refuse_in_capture()) return cudaErrorStreamCaptureUnsupported;
   od_emu_free(ptr);
   return cudaSuccess;
 }
@@ -805,13 +855,52 @@ cudaError_t cudaFreeAsync(void *ptr, cudaStream_t) { return cudaFree(ptr); }
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
   if (!free_bytes || !total_bytes) return fail(cudaErrorInvalidValue);
   std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (refuse_in_capture()) return cudaErrorStreamCaptureUnsupported;
   if (!reserve_region()) return fail(cudaErrorMemoryAllocation);
   *total_bytes = g.reserved;
   *free_bytes = g.reserved - g.used;
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+namespace {
+
+/* The copy itself (a recorded copy repeats it when its graph runs: the operands are looked up
+ * again, so a device buffer freed since the capture gives cudaErrorInvalidValue). */
+cudaError_t copy_now(void *dst, const void *src, size_t bytes) {
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  chunk *dc = nullptr, *sc = nullptr;
+  if (in_region(dst) && !(dc = find_chunk(dst, bytes))) return fail(cudaErrorInvalidValue);
+  if (in_region(src) && !(sc = find_chunk(src, bytes))) return fail(cudaErrorInvalidValue);
+  device_scope scope;
+  if (dc) open_chunk(dc);
+  if (sc) open_chunk(sc);
+  memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t memset_now(void *ptr, int value, size_t bytes) {
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  chunk *c = find_chunk(ptr, bytes);
+  if (!c) return fail(cudaErrorInvalidValue);
+  device_scope scope;
+  open_chunk(c);
+  memset(ptr, value, bytes);
+  return cudaSuccess;
+}
+
+/* Whether [p, p + bytes) lies in one cudaHostAlloc block. */
+bool is_pinned(const void *p, size_t bytes) {
+  auto it = g.pinned.upper_bound((uintptr_t)p);
+  if (it == g.pinned.begin()) return false;
+  --it;
+  return (uintptr_t)p + bytes <= it->first + it->second && (uintptr_t)p + bytes >= (uintptr_t)p;
+}
+
+cudaError_t invalidate(cudaStream_t s, cudaError_t e); /* below, with the streams */
+
+}  // namespace
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(g.mu);
   if (bytes == 0) return cudaSuccess;
   if (!dst || !src) return fail(cudaErrorInvalidValue);
@@ -824,41 +913,145 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
     case cudaMemcpyDefault: break;
     default: return fail(cudaErrorInvalidValue);
   }
-  chunk *dc = nullptr, *sc = nullptr;
-  if (ddev && !(dc = find_chunk(dst, bytes))) return fail(cudaErrorInvalidValue);
-  if (sdev && !(sc = find_chunk(src, bytes))) return fail(cudaErrorInvalidValue);
-  device_scope scope;
-  if (dc) open_chunk(dc);
-  if (sc) open_chunk(sc);
-  memmove(dst, src, bytes);
-  return cudaSuccess;
+  if (ddev && !find_chunk(dst, bytes)) return fail(cudaErrorInvalidValue);
+  if (sdev && !find_chunk(src, bytes)) return fail(cudaErrorInvalidValue);
+  if (od_emu::capture_state(stream)) {
+    /* host sides must be pinned: a pageable copy synchronises */
+    if ((!ddev && !is_pinned(dst, bytes)) || (!sdev && !is_pinned(src, bytes)))
+      return invalidate(stream, cudaErrorStreamCaptureUnsupported);
+    return od_emu::record(stream, [=] { (void)copy_now(dst, src, bytes); }) ? cudaSuccess
+                                                                          : cudaErrorStreamCaptureInvalidated;
+  }
+  return copy_now(dst, src, bytes);
 }
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (refuse_in_capture()) return cudaErrorStreamCaptureUnsupported;
   return cudaMemcpyAsync(dst, src, bytes, kind, 0);
 }
 
-cudaError_t cudaMemsetAsync(void *ptr, int value, size_t bytes, cudaStream_t) {
+cudaError_t cudaMemsetAsync(void *ptr, int value, size_t bytes, cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(g.mu);
   if (bytes == 0) return cudaSuccess;
-  chunk *c = find_chunk(ptr, bytes);
-  if (!c) return fail(cudaErrorInvalidValue);
-  device_scope scope;
-  open_chunk(c);
-  memset(ptr, value, bytes);
-  return cudaSuccess;
+  if (!find_chunk(ptr, bytes)) return fail(cudaErrorInvalidValue);
+  if (od_emu::capture_state(stream))
+    return od_emu::record(stream, [=] { (void)memset_now(ptr, value, bytes); }) ? cudaSuccess
+                                                                                : cudaErrorStreamCaptureInvalidated;
+  return memset_now(ptr, value, bytes);
 }
 
-cudaError_t cudaMemset(void *ptr, int value, size_t bytes) { return cudaMemsetAsync(ptr, value, bytes, 0); }
+cudaError_t cudaMemset(void *ptr, int value, size_t bytes) {
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (refuse_in_capture()) return cudaErrorStreamCaptureUnsupported;
+  return cudaMemsetAsync(ptr, value, bytes, 0);
+}
 
-/* Streams are synchronous: a stream is just a distinct non-null handle. */
+/* Streams are synchronous: a stream is a distinct non-null handle, and the state of its capture. */
+struct CUgraph_st {
+  std::vector<std::function<void()>> nodes;
+};
+
+struct CUgraphExec_st {
+  std::shared_ptr<const std::vector<std::function<void()>>> nodes;
+};
+
 struct CUstream_st {
   unsigned flags;
+  cudaStreamCaptureStatus capture; /* None, Active or Invalidated */
+  cudaStreamCaptureMode mode;
+  std::thread::id owner;           /* the thread that began the capture */
+  CUgraph_st *graph;               /* being recorded */
 };
+
+namespace {
+
+/* Ends s's capture (with the lock held); returns the recorded graph. */
+CUgraph_st *end_capture(cudaStream_t s) {
+  CUgraph_st *gr = s->graph;
+  s->graph = nullptr;
+  s->capture = cudaStreamCaptureStatusNone;
+  for (size_t i = 0; i < g.captures.size(); i++)
+    if (g.captures[i] == s) g.captures.erase(g.captures.begin() + (ptrdiff_t)i);
+  n_captures.store((int)g.captures.size());
+  return gr;
+}
+
+cudaError_t invalidate(cudaStream_t s, cudaError_t e) {
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (s && s->capture == cudaStreamCaptureStatusActive) {
+    s->capture = cudaStreamCaptureStatusInvalidated;
+    s->graph->nodes.clear();
+  }
+  return fail(e);
+}
+
+/* A call that synchronises or allocates while this thread captures (ThreadLocal mode; Global:
+ * while any thread captures): invalidates those captures, sets cudaErrorStreamCaptureUnsupported
+ * and returns true. */
+bool refuse_in_capture() {
+  if (n_captures.load() == 0) return false;
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  bool hit = false;
+  for (cudaStream_t s : g.captures)
+    if (s->mode != cudaStreamCaptureModeRelaxed &&
+        (s->mode == cudaStreamCaptureModeGlobal || s->owner == std::this_thread::get_id())) {
+      hit = true;
+      (void)invalidate(s, cudaErrorStreamCaptureUnsupported);
+    }
+  if (hit) fail(cudaErrorStreamCaptureUnsupported);
+  return hit;
+}
+
+}  // namespace
+
+namespace od_emu {
+
+int capture_state(cudaStream_t s) {
+  if (!s || n_captures.load() == 0) return cudaStreamCaptureStatusNone;
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  return s->capture;
+}
+
+bool record(cudaStream_t s, std::function<void()> work) {
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (!s || s->capture == cudaStreamCaptureStatusNone) { /* not capturing (any more): run it */
+    work();
+    return true;
+  }
+  if (s->capture != cudaStreamCaptureStatusActive) {
+    fail(cudaErrorStreamCaptureInvalidated);
+    return false;
+  }
+  try {
+    s->graph->nodes.push_back(std::move(work));
+  } catch (...) {
+    (void)invalidate(s, cudaErrorMemoryAllocation);
+    return false;
+  }
+  return true;
+}
+
+bool submit_thread(std::function<void()> work) {
+  cudaStream_t mine = nullptr;
+  if (n_captures.load()) {
+    std::lock_guard<std::recursive_mutex> lock(g.mu);
+    for (cudaStream_t s : g.captures)
+      if (s->owner == std::this_thread::get_id()) mine = s;
+  }
+  if (!mine) {
+    work();
+    return true;
+  }
+  return record(mine, std::move(work));
+}
+
+}  // namespace od_emu
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned flags) {
   if (!stream) return fail(cudaErrorInvalidValue);
-  cudaStream_t s = new (std::nothrow) CUstream_st{flags};
+  cudaStream_t s = new (std::nothrow)
+      CUstream_st{flags, cudaStreamCaptureStatusNone, cudaStreamCaptureModeGlobal, std::thread::id(), nullptr};
   if (!s) return fail(cudaErrorMemoryAllocation);
   *stream = s;
   return cudaSuccess;
@@ -868,12 +1061,149 @@ cudaError_t cudaStreamCreate(cudaStream_t *stream) { return cudaStreamCreateWith
 
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (!stream) return fail(cudaErrorInvalidResourceHandle);
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (stream->capture != cudaStreamCaptureStatusNone) delete end_capture(stream); /* the capture is lost */
   delete stream;
   return cudaSuccess;
 }
 
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  if (od_emu::capture_state(stream)) return invalidate(stream, cudaErrorStreamCaptureUnsupported);
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize() {
+  return refuse_in_capture() ? cudaErrorStreamCaptureUnsupported : cudaSuccess;
+}
+
+/* ---- public: pinned memory, capture, graphs --------------------------------------------------------- */
+
+cudaError_t cudaHostAlloc(void **ptr, size_t bytes, unsigned flags) {
+  if (!ptr || flags > 0xf) return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (refuse_in_capture()) return cudaErrorStreamCaptureUnsupported;
+  void *p = malloc(bytes ? bytes : 1);
+  if (!p) return fail(cudaErrorMemoryAllocation);
+  try {
+    g.pinned[(uintptr_t)p] = bytes ? bytes : 1;
+  } catch (...) {
+    free(p);
+    return fail(cudaErrorMemoryAllocation);
+  }
+  *ptr = p;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMallocHost(void **ptr, size_t bytes) { return cudaHostAlloc(ptr, bytes, cudaHostAllocDefault); }
+
+cudaError_t cudaFreeHost(void *ptr) {
+  if (!ptr) return cudaSuccess;
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (refuse_in_capture()) return cudaErrorStreamCaptureUnsupported;
+  auto it = g.pinned.find((uintptr_t)ptr);
+  if (it == g.pinned.end()) return fail(cudaErrorInvalidValue);
+  g.pinned.erase(it);
+  free(ptr);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
+  if (!stream) return fail(cudaErrorStreamCaptureUnsupported); /* the legacy stream cannot capture */
+  if (mode != cudaStreamCaptureModeGlobal && mode != cudaStreamCaptureModeThreadLocal &&
+      mode != cudaStreamCaptureModeRelaxed)
+    return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (stream->capture != cudaStreamCaptureStatusNone) return fail(cudaErrorIllegalState);
+  CUgraph_st *gr = new (std::nothrow) CUgraph_st();
+  if (!gr) return fail(cudaErrorMemoryAllocation);
+  try {
+    g.captures.push_back(stream);
+  } catch (...) {
+    delete gr;
+    return fail(cudaErrorMemoryAllocation);
+  }
+  n_captures.store((int)g.captures.size());
+  stream->capture = cudaStreamCaptureStatusActive;
+  stream->mode = mode;
+  stream->owner = std::this_thread::get_id();
+  stream->graph = gr;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph) {
+  if (!graph) return fail(cudaErrorInvalidValue);
+  *graph = nullptr;
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  if (!stream || stream->capture == cudaStreamCaptureStatusNone) return fail(cudaErrorIllegalState);
+  if (stream->mode != cudaStreamCaptureModeRelaxed && stream->owner != std::this_thread::get_id())
+    return fail(cudaErrorStreamCaptureWrongThread);
+  bool valid = stream->capture == cudaStreamCaptureStatusActive;
+  CUgraph_st *gr = end_capture(stream);
+  if (!valid) {
+    delete gr;
+    return fail(cudaErrorStreamCaptureInvalidated);
+  }
+  *graph = gr;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus *status) {
+  if (!status) return fail(cudaErrorInvalidValue);
+  *status = (cudaStreamCaptureStatus)od_emu::capture_state(stream);
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long flags) {
+  if (!exec || !graph || (flags & ~(unsigned long long)0xf)) return fail(cudaErrorInvalidValue);
+  *exec = nullptr;
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  try {
+    cudaGraphExec_t e = new CUgraphExec_st();
+    e->nodes = std::make_shared<const std::vector<std::function<void()>>>(graph->nodes);
+    *exec = e;
+  } catch (...) {
+    return fail(cudaErrorMemoryAllocation);
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  if (!exec) return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  std::shared_ptr<const std::vector<std::function<void()>>> nodes = exec->nodes;
+  auto replay = [nodes] {
+    for (const std::function<void()> &n : *nodes) n();
+  };
+  if (od_emu::capture_state(stream)) /* a graph launched into a capture: recorded as one step */
+    return od_emu::record(stream, replay) ? cudaSuccess : cudaErrorStreamCaptureInvalidated;
+  cudaError_t stale = last_error;
+  last_error = cudaSuccess;
+  replay();
+  cudaError_t e = last_error; /* the first failure of a replayed operation, if any */
+  if (e == cudaSuccess) last_error = stale;
+  return e;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  if (!exec) return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  delete exec;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  if (!graph) return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  delete graph;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *count) {
+  if (!graph || !count || nodes) return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::recursive_mutex> lock(g.mu);
+  *count = graph->nodes.size();
+  return cudaSuccess;
+}
 
 struct CUevent_st {
   double ms; /* host clock at the last record */
@@ -1034,7 +1364,7 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
   if (st != CUBLAS_STATUS_SUCCESS) return st;
   if (!alpha || !beta) return CUBLAS_STATUS_INVALID_VALUE;
   round_in rnd = tf32_math(handle) ? round_in::tf32 : round_in::none;
-  return gemm(handle, "cublasSgemm", gemm_args{transa, transb, m, n, k, *alpha, *beta, A, CUDA_R_32F, lda,
+  return gemm_submit(handle, "cublasSgemm", gemm_args{transa, transb, m, n, k, *alpha, *beta, A, CUDA_R_32F, lda,
                                                strideA, B, CUDA_R_32F, ldb, strideB, C, CUDA_R_32F, ldc,
                                                strideC, batchCount, rnd});
 }
@@ -1059,7 +1389,7 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation
   if (!alpha || !beta) return CUBLAS_STATUS_INVALID_VALUE;
   round_in rnd = round_in::none;
   if (!ex_config(handle, Atype, Btype, Ctype, computeType, algo, &rnd)) return CUBLAS_STATUS_NOT_SUPPORTED;
-  return gemm(handle, "cublasGemmEx",
+  return gemm_submit(handle, "cublasGemmEx",
               gemm_args{transa, transb, m, n, k, *(const float *)alpha, *(const float *)beta, A, Atype, lda,
                         strideA, B, Btype, ldb, strideB, C, Ctype, ldc, strideC, batchCount, rnd});
 }

@@ -27,7 +27,8 @@
  *
  * Not emulated (compile errors, as the rules in common.cuh forbid them): warp intrinsics (__shfl*,
  * __ballot*, cooperative groups), dynamic shared memory, inline PTX, textures, cuDNN. Streams are
- * synchronous; atomics are plain read-modify-writes (one OS thread).
+ * synchronous (work runs when submitted, except on a capturing stream: see "Stream capture"
+ * below); atomics are plain read-modify-writes (one OS thread).
  *
  * A template kernel with several template arguments has a comma that splits the macro
  * arguments of OD_LAUNCH: put the kernel in parentheses or name it through a function pointer,
@@ -59,9 +60,13 @@ enum cudaError {
   cudaErrorInvalidDevice = 101,
   cudaErrorNoDevice = 100,
   cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
   cudaErrorNotReady = 600,
   cudaErrorIllegalAddress = 700,
   cudaErrorLaunchFailure = 719,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureWrongThread = 908,
 };
 typedef enum cudaError cudaError_t;
 
@@ -105,6 +110,9 @@ cudaError_t cudaDeviceSynchronize(void);
 
 /* Events (host clock; everything is synchronous). */
 typedef struct CUevent_st *cudaEvent_t;
+#define cudaEventDefault 0x0
+#define cudaEventBlockingSync 0x1
+#define cudaEventDisableTiming 0x2
 cudaError_t cudaEventCreate(cudaEvent_t *event);
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned flags);
 cudaError_t cudaEventDestroy(cudaEvent_t event);
@@ -112,6 +120,53 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream OD_EMU_DEFAUL
 cudaError_t cudaEventSynchronize(cudaEvent_t event);
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end);
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned flags OD_EMU_DEFAULT(0));
+
+/* Pinned host memory: plain malloc here, but remembered, because a capturing stream accepts
+ * copies from and to pinned memory only (as CUDA does; pageable copies synchronise). */
+#define cudaHostAllocDefault 0x0
+cudaError_t cudaHostAlloc(void **ptr, size_t bytes, unsigned flags);
+cudaError_t cudaMallocHost(void **ptr, size_t bytes);
+cudaError_t cudaFreeHost(void *ptr);
+
+/* Stream capture and graphs (the CUDA 12 subset the trainer uses). Between
+ * cudaStreamBeginCapture and cudaStreamEndCapture, work submitted on the stream is RECORDED
+ * instead of run: kernel launches (the kernel and a copy of its arguments), cudaMemcpyAsync
+ * (device to device, or between device and pinned host memory, the host side read or written
+ * when the graph runs, as CUDA does), cudaMemsetAsync, cuBLAS calls on a handle bound to the
+ * stream, and the fake cuDNN's calls (its handle has no stream: they follow the capture of the
+ * calling OS thread). cudaGraphLaunch replays the records in order, each time it is called.
+ * As in CUDA, calls that would synchronise or allocate while the calling thread captures
+ * (ThreadLocal or Global mode) fail with cudaErrorStreamCaptureUnsupported and invalidate the
+ * capture: cudaStreamSynchronize of the capturing stream, cudaDeviceSynchronize, cudaMemcpy,
+ * cudaMemset, a pageable copy on the capturing stream, cudaMalloc/cudaFree (and od_emu_malloc /
+ * od_emu_free, which the emulated device allocates with), cudaMemGetInfo, cudaHostAlloc and
+ * cudaFreeHost. Work submitted to an invalidated capture is dropped with
+ * cudaErrorStreamCaptureInvalidated, and cudaStreamEndCapture then returns that error and no
+ * graph. Launches on another stream run at once. Relaxed mode refuses nothing. */
+typedef enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+} cudaStreamCaptureMode;
+typedef enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2,
+} cudaStreamCaptureStatus;
+typedef struct CUgraph_st *cudaGraph_t;
+typedef struct CUgraphExec_st *cudaGraphExec_t;
+typedef struct CUgraphNode_st *cudaGraphNode_t;
+#define cudaGraphInstantiateFlagAutoFreeOnLaunch 1
+#define cudaGraphInstantiateFlagUpload 2
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus *status);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long flags);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+/* Only the count: nodes must be NULL (*count = recorded operations). */
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *count);
 
 /* Device properties: an H100-like answer (132 SMs, 1024 threads per block, 48 KiB static shared
  * memory per block), for kernels that size grids by the SM count. */
@@ -248,7 +303,9 @@ extern "C++" {
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <math.h>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -320,10 +377,20 @@ struct pointer_arg {
   int index;
 };
 
-/* Runs body(closure) once per thread of the grid (in emu.cc). Validates the configuration first:
- * a bad one sets cudaErrorInvalidConfiguration and runs nothing; a host pointer among ptrs sets
- * cudaErrorIllegalAddress and runs nothing. */
+/* Runs body(closure) once per thread of the grid (in emu.cc). Validates the configuration first
+ * (check_launch): a bad one sets cudaErrorInvalidConfiguration and runs nothing; a host pointer
+ * among ptrs sets cudaErrorIllegalAddress and runs nothing. */
 void run_grid(const launch_config &cfg, void (*body)(void *), void *closure, const pointer_arg *ptrs, int nptrs);
+bool check_launch(const launch_config &cfg, const pointer_arg *ptrs, int nptrs);
+
+/* Stream capture (see cudaStreamBeginCapture above). capture_state: the stream's
+ * cudaStreamCaptureStatus (None for the legacy stream; cheap when nothing captures). record:
+ * appends work to the stream's capture; false with cudaErrorStreamCaptureInvalidated when the
+ * capture was invalidated. submit_thread: runs work now, or records it into the capture the
+ * calling OS thread holds (for handles without a stream: the fake cuDNN); false when refused. */
+int capture_state(cudaStream_t stream);
+bool record(cudaStream_t stream, std::function<void()> work);
+bool submit_thread(std::function<void()> work);
 
 template <class A>
 inline void collect_pointer(const A &a, int index, pointer_arg *out, int &n) {
@@ -354,27 +421,33 @@ inline decltype(auto) null_arg(T &x) {
     return (x);
 }
 
+template <class Args>
+inline int collect_pointers(const Args &args, pointer_arg *ptrs) {
+  int nptrs = 0;
+  std::apply(
+      [&](const auto &...x) {
+        int i = 0;
+        (void)i;
+        (collect_pointer(x, i++, ptrs, nptrs), ...);
+      },
+      args);
+  return nptrs;
+}
+
 template <class Direct, class Fallback>
 struct launcher {
   launch_config cfg;
   Direct direct;
   Fallback fallback;
-  template <class... A>
-  void operator()(A &&...a) {
-    using args_t = std::tuple<std::decay_t<A>...>;
-    args_t args(std::forward<A>(a)...);
-    pointer_arg ptrs[sizeof...(A) + 1];
-    int nptrs = 0;
-    std::apply(
-        [&](const auto &...x) {
-          int i = 0;
-          (void)i;
-          (collect_pointer(x, i++, ptrs, nptrs), ...);
-        },
-        args);
+
+  /* Runs the grid with these arguments. */
+  template <class Args>
+  void launch(Args &args) {
+    pointer_arg ptrs[std::tuple_size_v<Args> + 1] = {};
+    int nptrs = collect_pointers(args, ptrs);
     struct closure {
       launcher *self;
-      args_t *args;
+      Args *args;
     } c{this, &args};
     run_grid(cfg,
              [](void *p) {
@@ -390,6 +463,21 @@ struct launcher {
              },
              &c, ptrs, nptrs);
   }
+
+  template <class... A>
+  void operator()(A &&...a) {
+    using args_t = std::tuple<std::decay_t<A>...>;
+    if (!capture_state(cfg.stream)) {
+      args_t args(std::forward<A>(a)...);
+      launch(args);
+      return;
+    }
+    /* the stream captures: keep the kernel and a copy of its arguments for cudaGraphLaunch */
+    auto rec = std::make_shared<std::pair<launcher, args_t>>(*this, args_t(std::forward<A>(a)...));
+    pointer_arg ptrs[sizeof...(A) + 1] = {};
+    int nptrs = collect_pointers(rec->second, ptrs);
+    if (check_launch(cfg, ptrs, nptrs)) (void)record(cfg.stream, [rec] { rec->first.launch(rec->second); });
+  }
 };
 
 template <class Direct, class Fallback>
@@ -402,12 +490,13 @@ inline launcher<Direct, Fallback> make_launcher(dim3 grid, dim3 block, cudaStrea
 /* OD_LAUNCH (common.cuh) expands to this: the kernel is called through a generic lambda so that
  * template arguments are deduced from the launch arguments as with <<<>>>; the arguments are
  * copied once (decayed) and each thread calls the kernel with them (NULL/0 for a pointer
- * parameter goes through null_arg). */
+ * parameter goes through null_arg). The lambdas capture by value (a kernel named through a local
+ * function pointer stays valid when a graph replays the launch later). */
 #define od_emu_launcher(grid, block, stream, kernel)                                              \
   ::od_emu::make_launcher(                                                                        \
       (grid), (block), (stream),                                                                  \
-      [&](auto &...od_emu_a_) -> decltype((void)kernel(od_emu_a_...)) { kernel(od_emu_a_...); },  \
-      [&](auto &...od_emu_a_) { kernel(::od_emu::null_arg(od_emu_a_)...); })
+      [=](auto &...od_emu_a_) -> decltype((void)kernel(od_emu_a_...)) { kernel(od_emu_a_...); },  \
+      [=](auto &...od_emu_a_) { kernel(::od_emu::null_arg(od_emu_a_)...); })
 
 /* ---- atomics (plain read-modify-write: all threads run on one OS thread) --------------------- */
 #define OD_EMU_ATOMIC_RMW(name, T, expr) \

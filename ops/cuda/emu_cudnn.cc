@@ -1,14 +1,18 @@
 /* ops/cuda/emu_cudnn.cc: the fake cuDNN of the host emulation (see emu_cudnn.h for what it
  * covers and the traps it sets). Every computation runs as a one-thread emulated grid
  * (od_emu::run_grid), so device memory is accessible exactly while it runs; the loops accumulate
- * in double, then combine alpha * result + beta * destination. */
+ * in double, then combine alpha * result + beta * destination. The handle has no stream: while
+ * the calling thread captures a stream (cudaStreamBeginCapture), a computation is recorded into
+ * that capture instead (its closure holds copies of everything it reads, see on_device). */
 #include "ops/cuda/emu_cudnn.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <algorithm>
 #include <initializer_list>
+#include <memory>
 #include <new>
 #include <vector>
 
@@ -44,18 +48,27 @@ od_emu_cudnn_context g_handle = {0x0dcd0001u};
 bool handle_ok(cudnnHandle_t h) { return h == &g_handle; }
 
 /* Runs f() inside a one-thread emulated grid, with the allocations of the device pointers ptrs
- * (NULL allowed) opened for it as a kernel's pointer arguments are. */
+ * (NULL allowed) opened for it as a kernel's pointer arguments are; or, while this thread
+ * captures a stream, records that for each launch of the graph (f captures by value and may run
+ * several times). */
 template <class F>
-void on_device(F &f, std::initializer_list<const void *> ptrs) {
-  od_emu::launch_config cfg{dim3(1), dim3(1), nullptr};
-  od_emu::pointer_arg args[8];
-  int n = 0;
+cudnnStatus_t on_device(F f, std::initializer_list<const void *> ptrs) {
+  struct rec {
+    F f;
+    od_emu::pointer_arg args[8];
+    int n;
+  };
+  std::shared_ptr<rec> r = std::make_shared<rec>(rec{std::move(f), {}, 0});
   for (const void *p : ptrs)
-    if (n < 8) {
-      args[n] = od_emu::pointer_arg{p, n};
-      n++;
+    if (r->n < 8) {
+      r->args[r->n] = od_emu::pointer_arg{p, r->n};
+      r->n++;
     }
-  od_emu::run_grid(cfg, [](void *p) { (*static_cast<F *>(p))(); }, &f, args, n);
+  bool ok = od_emu::submit_thread([r] {
+    od_emu::launch_config cfg{dim3(1), dim3(1), nullptr};
+    od_emu::run_grid(cfg, [](void *p) { (*static_cast<F *>(p))(); }, &r->f, r->args, r->n);
+  });
+  return ok ? CUDNN_STATUS_SUCCESS : CUDNN_STATUS_EXECUTION_FAILED;
 }
 
 int64_t numel(const od_emu_cudnn_tensor *t) {
@@ -355,9 +368,7 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(cudnnHandle_t handle, const
   if (st != CUDNN_STATUS_SUCCESS) return st;
   if (!dev_ptrs({x, w, y}) || (workSpaceSizeInBytes && !dev_ptrs({workSpace}))) return CUDNN_STATUS_BAD_PARAM;
   size_t yb = (size_t)numel(yDesc) * sizeof(float);
-  auto f = [&] { nan_fill(y, yb); };
-  on_device(f, {y});
-  return CUDNN_STATUS_SUCCESS;
+  return on_device([=] { nan_fill(y, yb); }, {y});
 }
 
 cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t handle, const cudnnTensorDescriptor_t xDesc,
@@ -388,13 +399,13 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void *alpha, c
   std::vector<double> acc;
   if ((st = alloc_acc(acc, numel(yDesc))) != CUDNN_STATUS_SUCCESS) return st;
   float a = *(const float *)alpha, b = *(const float *)beta;
-  auto f = [&] {
+  auto f = [=]() mutable {
+    std::fill(acc.begin(), acc.end(), 0.0); /* each replay starts from zero */
     nan_fill(workSpace, workSpaceSizeInBytes);
     forward(g, (const float *)x, (const float *)w, acc);
     combine((float *)y, acc, a, b);
   };
-  on_device(f, {x, w, y, workSpace});
-  return CUDNN_STATUS_SUCCESS;
+  return on_device(std::move(f), {x, w, y, workSpace});
 }
 
 /* ---- backward data ---- */
@@ -425,9 +436,7 @@ cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(cudnnHandle_t handle, 
   if (st != CUDNN_STATUS_SUCCESS) return st;
   if (!dev_ptrs({w, dy, dx}) || (workSpaceSizeInBytes && !dev_ptrs({workSpace}))) return CUDNN_STATUS_BAD_PARAM;
   size_t xb = (size_t)numel(dxDesc) * sizeof(float);
-  auto f = [&] { nan_fill(dx, xb); };
-  on_device(f, {dx});
-  return CUDNN_STATUS_SUCCESS;
+  return on_device([=] { nan_fill(dx, xb); }, {dx});
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t handle, const cudnnFilterDescriptor_t wDesc,
@@ -459,13 +468,13 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void *alp
   std::vector<double> acc;
   if ((st = alloc_acc(acc, numel(dxDesc))) != CUDNN_STATUS_SUCCESS) return st;
   float a = *(const float *)alpha, b = *(const float *)beta;
-  auto f = [&] {
+  auto f = [=]() mutable {
+    std::fill(acc.begin(), acc.end(), 0.0); /* each replay starts from zero */
     nan_fill(workSpace, workSpaceSizeInBytes);
     backward_data(g, (const float *)w, (const float *)dy, acc);
     combine((float *)dx, acc, a, b);
   };
-  on_device(f, {w, dy, dx, workSpace});
-  return CUDNN_STATUS_SUCCESS;
+  return on_device(std::move(f), {w, dy, dx, workSpace});
 }
 
 /* ---- backward filter ---- */
@@ -494,9 +503,7 @@ cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(
   if (st != CUDNN_STATUS_SUCCESS) return st;
   if (!dev_ptrs({x, dy, dw}) || (workSpaceSizeInBytes && !dev_ptrs({workSpace}))) return CUDNN_STATUS_BAD_PARAM;
   size_t wb = (size_t)numel(dwDesc) * sizeof(float);
-  auto f = [&] { nan_fill(dw, wb); };
-  on_device(f, {dw});
-  return CUDNN_STATUS_SUCCESS;
+  return on_device([=] { nan_fill(dw, wb); }, {dw});
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t handle, const cudnnTensorDescriptor_t xDesc,
@@ -530,13 +537,13 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void *a
   std::vector<double> acc;
   if ((st = alloc_acc(acc, numel(dwDesc))) != CUDNN_STATUS_SUCCESS) return st;
   float a = *(const float *)alpha, b = *(const float *)beta;
-  auto f = [&] {
+  auto f = [=]() mutable {
+    std::fill(acc.begin(), acc.end(), 0.0); /* each replay starts from zero */
     nan_fill(workSpace, workSpaceSizeInBytes);
     backward_filter(g, (const float *)x, (const float *)dy, acc);
     combine((float *)dw, acc, a, b);
   };
-  on_device(f, {x, dy, dw, workSpace});
-  return CUDNN_STATUS_SUCCESS;
+  return on_device(std::move(f), {x, dy, dw, workSpace});
 }
 
 /* ---- bias ---- */
@@ -553,15 +560,15 @@ cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t handle, const void *alp
   cudnnStatus_t st = alloc_acc(acc, M);
   if (st != CUDNN_STATUS_SUCCESS) return st;
   float a = *(const float *)alpha, b = *(const float *)beta;
-  auto f = [&] {
+  auto f = [=]() mutable {
+    std::fill(acc.begin(), acc.end(), 0.0);
     const float *d = (const float *)dy;
     for (int64_t n = 0; n < N; n++)
       for (int64_t m = 0; m < M; m++)
         for (int64_t i = 0; i < plane; i++) acc[(size_t)m] += d[(n * M + m) * plane + i];
     combine((float *)db, acc, a, b);
   };
-  on_device(f, {dy, db});
-  return CUDNN_STATUS_SUCCESS;
+  return on_device(std::move(f), {dy, db});
 }
 
 cudnnStatus_t cudnnAddTensor(cudnnHandle_t handle, const void *alpha, const cudnnTensorDescriptor_t aDesc,
@@ -570,6 +577,7 @@ cudnnStatus_t cudnnAddTensor(cudnnHandle_t handle, const void *alpha, const cudn
   if (!aDesc || !cDesc || aDesc->nd != cDesc->nd || !alpha || !beta || !dev_ptrs({A, C}))
     return CUDNN_STATUS_BAD_PARAM;
   int nd = cDesc->nd;
+  od_emu_cudnn_tensor cd = *cDesc; /* read when the computation runs (perhaps as a graph, later) */
   int64_t ast[5], st = 1;
   for (int i = nd - 1; i >= 0; i--) { /* A's strides as broadcast to C (0 along its dims of 1) */
     if (aDesc->dims[i] != cDesc->dims[i] && aDesc->dims[i] != 1) return CUDNN_STATUS_BAD_PARAM;
@@ -578,18 +586,17 @@ cudnnStatus_t cudnnAddTensor(cudnnHandle_t handle, const void *alpha, const cudn
   }
   int64_t n = numel(cDesc);
   float a = *(const float *)alpha, b = *(const float *)beta;
-  auto f = [&] {
+  auto f = [=] {
     const float *src = (const float *)A;
     float *dst = (float *)C;
     for (int64_t i = 0; i < n; i++) {
       int64_t q = i, off = 0;
       for (int d = nd - 1; d >= 0; d--) {
-        off += (q % cDesc->dims[d]) * ast[d];
-        q /= cDesc->dims[d];
+        off += (q % cd.dims[d]) * ast[d];
+        q /= cd.dims[d];
       }
       dst[i] = (float)((double)a * src[off] + (b == 0.0f ? 0.0 : (double)b * dst[i]));
     }
   };
-  on_device(f, {A, C});
-  return CUDNN_STATUS_SUCCESS;
+  return on_device(f, {A, C});
 }

@@ -1,6 +1,9 @@
 /* runtime/devices/cuda_device.c: the CUDA device. Owns a stream, the cuBLAS and cuDNN handles
  * (bound to that stream) and a workspace; every call is checked (cuda_check.h). Copies are
- * asynchronous on the stream; od_device_sync waits. */
+ * asynchronous on the stream; od_device_sync waits. While the stream captures a CUDA graph (the
+ * trainer's step, trainer/graph_cuda.cu), allocating and growing the workspace fail with a clear
+ * message instead of calling CUDA (which would refuse them and invalidate the capture anyway). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +48,12 @@ int od_cuda_device_count(void) {
 
 static struct cuda_impl *impl_of(const struct od_device *dev) { return (struct cuda_impl *)dev->impl; }
 
+/* Whether the stream is capturing a graph (no allocation, no wait allowed). */
+static bool capturing(const struct cuda_impl *c) {
+  enum cudaStreamCaptureStatus s = cudaStreamCaptureStatusNone;
+  return cudaStreamIsCapturing(c->stream, &s) == cudaSuccess && s != cudaStreamCaptureStatusNone;
+}
+
 cudaStream_t od_cuda_stream(const struct od_device *dev) { return impl_of(dev)->stream; }
 cublasHandle_t od_cuda_cublas(const struct od_device *dev) { return impl_of(dev)->cublas; }
 cudnnHandle_t od_cuda_cudnn(const struct od_device *dev) { return impl_of(dev)->cudnn; }
@@ -53,6 +62,9 @@ enum od_status od_cuda_workspace(struct od_device *dev, size_t bytes, void **out
   struct cuda_impl *c = impl_of(dev);
   if (bytes > c->workspace_bytes || !c->workspace) {
     size_t want = bytes < ((size_t)1 << 20) ? ((size_t)1 << 20) : bytes;
+    if (capturing(c))
+      return od_err_set(err, OD_ERR_CUDA, "%s: the workspace must grow to %zu bytes during a CUDA graph capture",
+                        dev->name, bytes);
     if (c->workspace) { /* kernels queued on the stream may still use the old one */
       OD_CUDA_TRY(err, cudaStreamSynchronize(c->stream));
       OD_CUDA_TRY(err, cudaFree(c->workspace));
@@ -78,6 +90,8 @@ static enum od_status cuda_select(struct od_device *dev, struct od_err *err) {
 }
 
 static enum od_status cuda_alloc(struct od_device *dev, size_t bytes, void **out, struct od_err *err) {
+  if (capturing(impl_of(dev)))
+    return od_err_set(err, OD_ERR_CUDA, "%s: cudaMalloc(%zu bytes) during a CUDA graph capture", dev->name, bytes);
   OD_TRY(cuda_select(dev, err));
   void *p = NULL;
   cudaError_t e = cudaMalloc(&p, bytes ? bytes : 256);
