@@ -28,24 +28,10 @@
 #include "loaders/onnx_tensor.h"
 #include "loaders/pb_alloc.h"
 #include "runtime/exec.h"
+#include "tests/runner_util.h"
 
 #define MAX_IO 32
 
-struct rng {
-  uint64_t s;
-};
-
-static double rng_uniform(struct rng *r) { /* xorshift64*, [0, 1) */
-  r->s ^= r->s >> 12;
-  r->s ^= r->s << 25;
-  r->s ^= r->s >> 27;
-  return (double)((r->s * 2685821657736338717ull) >> 11) / 9007199254740992.0;
-}
-
-static double rng_normal(struct rng *r) {
-  double u = rng_uniform(r) + 1e-12, v = rng_uniform(r);
-  return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
 
 struct meta {
   bool positive, training;
@@ -64,35 +50,6 @@ static void parse_meta(const struct od_model *m, struct meta *o) {
   }
 }
 
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc(n > 0 ? (size_t)n : 1);
-  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-    free(buf);
-    buf = NULL;
-  }
-  fclose(f);
-  *len = (size_t)n;
-  return buf;
-}
-
-static enum od_status load_pb(const char *path, struct od_host_tensor *out, struct od_err *err) {
-  size_t len;
-  char *buf = read_file(path, &len);
-  if (!buf) return od_err_set(err, OD_ERR_IO, "%s: cannot read", path);
-  ProtobufCAllocator alloc;
-  od_pb_allocator_init(&alloc);
-  Onnx__TensorProto *t = onnx__tensor_proto__unpack(&alloc, len, (const uint8_t *)buf);
-  free(buf);
-  if (!t) return od_err_set(err, OD_ERR_UNSUPPORTED, "%s: not a TensorProto", path);
-  enum od_status st = od_tensor_proto_to_host(t, NULL, path, out, err);
-  protobuf_c_message_free_unpacked(&t->base, &alloc);
-  return st;
-}
 
 /* a and b (CPU) agree element by element; the first difference goes into msg. */
 static bool agree(const char *what, const struct od_tensor *a, const struct od_tensor *b, char *msg, size_t size) {

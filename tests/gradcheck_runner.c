@@ -23,25 +23,11 @@
 
 #include "loaders/onnx_import.h"
 #include "runtime/exec.h"
+#include "tests/runner_util.h"
 
 #define MAX_IO 16
 #define MAX_CHECKED 64 /* elements checked per input (all when fewer) */
 
-struct rng {
-  uint64_t s;
-};
-
-static double rng_uniform(struct rng *r) { /* xorshift64*, [0, 1) */
-  r->s ^= r->s >> 12;
-  r->s ^= r->s << 25;
-  r->s ^= r->s >> 27;
-  return (double)((r->s * 2685821657736338717ull) >> 11) / 9007199254740992.0;
-}
-
-static double rng_normal(struct rng *r) {
-  double u = rng_uniform(r) + 1e-12, v = rng_uniform(r);
-  return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
-}
 
 struct opts {
   bool positive;   /* inputs in [0.5, 1.5] (Log, Sqrt, Pow bases) */

@@ -25,42 +25,13 @@
 #include "loaders/onnx_tensor.h"
 #include "loaders/pb_alloc.h"
 #include "runtime/exec.h"
+#include "tests/runner_util.h"
 
 #define RTOL 1e-3
 #define ATOL 1e-5
 
 enum result { R_PASS, R_FAIL, R_UNSUPPORTED, R_EXCLUDED };
 
-static char *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *buf = malloc((size_t)n + 1);
-  if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-    free(buf);
-    buf = NULL;
-  }
-  fclose(f);
-  *len = (size_t)n;
-  return buf;
-}
-
-/* Reads a TensorProto .pb file into a host tensor; status as od_tensor_proto_to_host. */
-static enum od_status load_pb(const char *path, struct od_host_tensor *out, struct od_err *err) {
-  size_t len;
-  char *buf = read_file(path, &len);
-  if (!buf) return od_err_set(err, OD_ERR_IO, "%s: cannot read", path);
-  ProtobufCAllocator alloc;
-  od_pb_allocator_init(&alloc);
-  Onnx__TensorProto *t = onnx__tensor_proto__unpack(&alloc, len, (const uint8_t *)buf);
-  free(buf);
-  if (!t) return od_err_set(err, OD_ERR_UNSUPPORTED, "%s: not a TensorProto (sequence/optional data)", path);
-  enum od_status st = od_tensor_proto_to_host(t, NULL, path, out, err);
-  protobuf_c_message_free_unpacked(&t->base, &alloc);
-  return st;
-}
 
 static void host_to_tensor(const struct od_host_tensor *h, struct od_tensor *t) {
   t->dtype = h->dtype;
