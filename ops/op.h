@@ -65,6 +65,10 @@ struct od_kernel_ctx {
   struct od_pool *pool;             /* CPU worker threads (may be NULL: run serially) */
   struct od_node_state **state;     /* this node's kernel state (NULL when the caller keeps none:
                                        a kernel then builds and destroys it within the call) */
+  uint32_t din_fresh;               /* backward, ops with OD_OP_BWD_FRESH only: bit k set = din[k] holds
+                                       no gradient yet (its contents are garbage): WRITE it (=) instead
+                                       of accumulating. Where two inputs read the same value only the
+                                       first has the bit; the later one accumulates onto it. */
   struct od_err *err;
 };
 
@@ -87,6 +91,7 @@ uint32_t od_bwd_reads_inputs(const struct od_node *node, const void *attrs, bool
 enum od_op_flags {
   OD_OP_FOLDABLE = 1u << 0,   /* deterministic and cheap: evaluated at compile time when all inputs are known */
   OD_OP_SHAPE_ONLY = 1u << 1, /* output depends only on input shapes (Shape, Size): folded when shapes are known */
+  OD_OP_BWD_FRESH = 1u << 2,  /* its CUDA backward honours od_kernel_ctx.din_fresh (writes fresh gradients) */
 };
 
 struct od_op_kernels {

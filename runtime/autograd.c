@@ -76,13 +76,18 @@ static enum od_status backward_node(struct od_program *p, int i, struct od_err *
   }
   if (!any_in) return OD_OK;
   /* a gradient buffer is zeroed when first touched (buffers are shared along the backward pass,
-   * compile.c plan_grads); caller-bound ones are the caller's to zero */
+   * compile.c plan_grads); caller-bound ones are the caller's to zero. A CUDA backward that
+   * declares OD_OP_BWD_FRESH writes a first-touched buffer instead (ctx.din_fresh): no zeroing
+   * pass, one read less. */
+  bool may_write = p->cuda && !pn->bwd_host && (pn->op->k->flags & OD_OP_BWD_FRESH);
+  uint32_t fresh = 0;
   for (int k = 0; k < n->n_inputs; k++) {
     if (!din[k]) continue;
     struct slot *s = &p->slots[n->inputs[k]];
     if (s->grad_reached || s->grad_bound || s->kind == SLOT_DYNAMIC) continue;
     if (!s->grad.data) return od_err_set(err, OD_ERR_INTERNAL, "no gradient buffer for input %d", k);
-    if (s->on_host || !p->cuda) memset(s->grad.data, 0, od_tensor_nbytes(&s->grad));
+    if (may_write && k < 32) fresh |= 1u << k; /* a later input reading the same value accumulates */
+    else if (s->on_host || !p->cuda) memset(s->grad.data, 0, od_tensor_nbytes(&s->grad));
     else OD_TRY(p->dev->ops->zero(p->dev, s->grad.data, od_tensor_nbytes(&s->grad), err));
     s->grad_reached = true;
   }
@@ -95,11 +100,13 @@ static enum od_status backward_node(struct od_program *p, int i, struct od_err *
                         n->op_type, p->dev->name);
     struct od_kernel_ctx c = {.node = n, .attrs = pn->attrs, .n_in = n->n_inputs, .in = in, .n_out = n->n_outputs,
                               .out = out, .dout = dout, .din = din, .training = p->training, .dev = p->dev,
-                              .pool = p->pool, .state = &pn->state, .err = err};
+                              .pool = p->pool, .state = &pn->state, .din_fresh = fresh, .err = err};
     enum od_status st = bwd(&c);
     if (st == OD_ERR_UNSUPPORTED && p->cuda) { /* the CUDA backward declines this case: the host does it */
       pn->bwd_host = true;
       od_err_clear(err);
+      for (int k = 0; k < n->n_inputs && k < 32; k++) /* the host accumulates: zero what was left unwritten */
+        if ((fresh >> k) & 1u) OD_TRY(p->dev->ops->zero(p->dev, din[k]->data, od_tensor_nbytes(din[k]), err));
       st = od_bridge_backward(p, i, dout, din, err);
     }
     OD_TRY(st);
