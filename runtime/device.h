@@ -39,6 +39,11 @@ struct od_device_ops {
   enum od_status (*fill_f32)(struct od_device *dev, float *ptr, size_t n, float value, struct od_err *err);
   enum od_status (*sync)(struct od_device *dev, struct od_err *err);
   void (*close)(struct od_device *dev);
+  /* Page-locks host memory the caller owns (cudaHostRegister) so copies from it run at full speed
+   * and asynchronously; unpin releases it before the memory is freed. Optional (NULL: nothing to
+   * do, e.g. the CPU); pinning is an optimisation, so a device may also decline it and return OD_OK. */
+  enum od_status (*pin)(struct od_device *dev, void *host, size_t bytes, struct od_err *err);
+  void (*unpin)(struct od_device *dev, void *host);
 };
 
 struct od_device {

@@ -480,10 +480,35 @@ static enum od_status download_grads(struct od_trainer *t, struct od_err *err) {
   return OD_OK;
 }
 
+/* Page-locks the data source's batch buffer the first time it is handed out (sources cycle through
+ * a few buffers), so the upload is a fast DMA; again when a larger batch size uses more of it. */
+static enum od_status pin_batch(struct od_trainer *t, void *images, size_t bytes, struct od_err *err) {
+  struct od_device *dev = t->dev;
+  if (!t->on_device || !dev->ops->pin || !images) return OD_OK;
+  int i = 0;
+  while (i < t->n_pinned && t->pinned[i] != images) i++;
+  if (i < t->n_pinned && t->pinned_bytes[i] >= bytes) return OD_OK;
+  if (i < t->n_pinned) {
+    dev->ops->unpin(dev, images);
+  } else {
+    if (t->n_pinned == 8) return OD_OK; /* more buffers than expected: the rest are copied unpinned */
+    t->n_pinned++;
+  }
+  t->pinned[i] = images;
+  t->pinned_bytes[i] = bytes;
+  return dev->ops->pin(dev, images, bytes, err);
+}
+
+static void unpin_batches(struct od_trainer *t) {
+  for (int i = 0; i < t->n_pinned; i++) t->dev->ops->unpin(t->dev, t->pinned[i]);
+  t->n_pinned = 0;
+}
+
 enum od_status od_trainer_step(struct od_trainer *t, double *loss, struct od_err *err) {
   const struct od_manifest *m = t->m;
   struct od_batch batch;
   OD_TRY(od_data_batch(t->data, t->step, &batch, err));
+  OD_TRY(pin_batch(t, batch.images, (size_t)batch.n * batch.c * batch.h * batch.w * sizeof(float), err));
   struct size_prog *sp = NULL;
   OD_TRY(od_trainer_program(t, batch.h, batch.w, &sp, err));
   struct od_tensor x = {.dtype = OD_DTYPE_FLOAT, .rank = 4, .dims = {batch.n, batch.c, batch.h, batch.w},
@@ -548,6 +573,7 @@ void od_trainer_destroy(struct od_trainer *t) {
     }
   for (int s = 0; s < t->n_seeds; s++) free(t->seed_grads[s]);
   od_trainer_device_free(t);
+  if (t->dev && t->n_pinned) unpin_batches(t); /* before the data source frees its buffers */
   if (t->dev) {
     void *dbuf[] = {t->s_mirror, t->t_mirror, t->dw, t->dg, t->dx};
     for (size_t k = 0; k < sizeof dbuf / sizeof dbuf[0]; k++)

@@ -75,6 +75,9 @@ struct od_trainer {
   size_t d_total;                     /* floats in dw/dg */
   float *g_host;                      /* host scratch: the gradient block downloaded */
   float *dx;                          /* the input batch on the device */
+  void *pinned[8];                    /* the data source's batch buffers, page-locked (dev->ops->pin) */
+  size_t pinned_bytes[8];
+  int n_pinned;
   size_t dx_bytes;
   /* The device step (trainer/step_device.c), when no adapter has parameters: supported losses,
    * the gradient norm and the optimizer run on the device; the host copies of the weights and

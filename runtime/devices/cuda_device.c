@@ -142,6 +142,16 @@ static enum od_status cuda_sync(struct od_device *dev, struct od_err *err) {
   return OD_OK;
 }
 
+static enum od_status cuda_pin(struct od_device *dev, void *host, size_t bytes, struct od_err *err) {
+  cudaError_t e = cudaHostRegister(host, bytes, cudaHostRegisterDefault);
+  if (e != cudaSuccess) (void)cudaGetLastError(); /* e.g. already registered: copies still work, unpinned */
+  return OD_OK;
+}
+
+static void cuda_unpin(struct od_device *dev, void *host) {
+  if (cudaHostUnregister(host) != cudaSuccess) (void)cudaGetLastError();
+}
+
 static void cuda_close(struct od_device *dev) {
   struct cuda_impl *c = impl_of(dev);
   if (c) {
@@ -159,6 +169,7 @@ static void cuda_close(struct od_device *dev) {
 static const struct od_device_ops cuda_ops = {
     .alloc = cuda_alloc, .free = cuda_free, .to_device = cuda_to_device, .to_host = cuda_to_host,
     .copy = cuda_copy, .zero = cuda_zero, .fill_f32 = cuda_fill, .sync = cuda_sync, .close = cuda_close,
+    .pin = cuda_pin, .unpin = cuda_unpin,
 };
 
 /* Creates the stream and handles; on failure the caller closes the half-built device. */

@@ -92,8 +92,16 @@ void emu_close(struct od_device *dev) {
   free(dev);
 }
 
+/* Pinning changes nothing in the emulation (host memory is host memory); present so the trainer's
+ * pinning path runs in CI too. */
+static enum od_status emu_pin(struct od_device *, void *host, size_t, struct od_err *err) {
+  return host ? OD_OK : od_err_set(err, OD_ERR_INVALID_ARG, "pin: NULL host pointer");
+}
+static void emu_unpin(struct od_device *, void *) {}
+
 const struct od_device_ops emu_ops = {
     emu_alloc, emu_free, emu_to_device, emu_to_host, emu_copy, emu_zero, emu_fill, emu_sync, emu_close,
+    emu_pin, emu_unpin,
 };
 
 enum od_status emu_init(struct od_device *d, emu_impl *c, struct od_err *err) {
