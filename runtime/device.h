@@ -7,6 +7,7 @@
 #ifndef OD_DEVICE_H
 #define OD_DEVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "runtime/status.h"
@@ -18,6 +19,7 @@ enum od_device_kind {
 };
 
 struct od_device;
+struct od_memo;
 
 /* Math precision of a device's kernels (train.precision). Master weights, losses and
  * BatchNormalization statistics stay float32 in every mode.
@@ -52,6 +54,7 @@ struct od_device {
   char name[320];                   /* "cpu", "cuda:0 (NVIDIA H100 80GB HBM3)" */
   const struct od_device_ops *ops;
   enum od_precision precision;      /* set by the caller after opening; FP32 by default */
+  struct od_memo *memo;             /* od_device_memo_*: choices measured once per device */
   void *impl;                       /* backend state (stream, handles, workspace) */
 };
 
@@ -62,6 +65,15 @@ enum od_status od_device_open(const char *spec, struct od_device **out, struct o
 /* Releases the device and everything it owns; NULL is a no-op. Memory allocated on it must have
  * been freed first. */
 void od_device_close(struct od_device *dev);
+
+/* A small store of results measured once per device and shape (e.g. the cuDNN algorithm of a
+ * convolution shape), so layers of the same shape and every program on the device share them;
+ * owned by the device, freed with it. Keys and values are plain bytes compared with memcmp. get
+ * returns false when the key is absent; put replaces an existing value. */
+bool od_device_memo_get(const struct od_device *dev, const void *key, size_t key_bytes, void *value,
+                        size_t value_bytes);
+enum od_status od_device_memo_put(struct od_device *dev, const void *key, size_t key_bytes, const void *value,
+                                  size_t value_bytes, struct od_err *err);
 
 /* Number of CUDA devices this process can use (0 without a GPU or without a CUDA build). */
 int od_cuda_device_count(void);

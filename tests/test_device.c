@@ -28,6 +28,27 @@ START_TEST(test_cpu_roundtrip) {
 }
 END_TEST
 
+/* The per-device memo: absent keys, values by exact key, replacement, different sizes apart. */
+START_TEST(test_memo) {
+  struct od_err err = {0};
+  struct od_device *dev = NULL;
+  ck_assert_int_eq(od_device_open("cpu", &dev, &err), OD_OK);
+  int key[3] = {1, 2, 3}, other[3] = {1, 2, 4};
+  double v = 0, w = 2.5;
+  ck_assert(!od_device_memo_get(dev, key, sizeof key, &v, sizeof v));
+  ck_assert_int_eq(od_device_memo_put(dev, key, sizeof key, &w, sizeof w, &err), OD_OK);
+  ck_assert(od_device_memo_get(dev, key, sizeof key, &v, sizeof v));
+  ck_assert(v == 2.5);
+  ck_assert(!od_device_memo_get(dev, other, sizeof other, &v, sizeof v));
+  ck_assert(!od_device_memo_get(dev, key, 2 * sizeof key[0], &v, sizeof v)); /* a shorter key is another key */
+  w = -1;
+  ck_assert_int_eq(od_device_memo_put(dev, key, sizeof key, &w, sizeof w, &err), OD_OK);
+  ck_assert(od_device_memo_get(dev, key, sizeof key, &v, sizeof v));
+  ck_assert(v == -1);
+  od_device_close(dev); /* frees the memo (ASan checks) */
+}
+END_TEST
+
 START_TEST(test_bad_spec) {
   struct od_err err = {0};
   struct od_device *dev = NULL;
@@ -71,6 +92,7 @@ int main(void) {
   TCase *tc = tcase_create("device");
   tcase_add_test(tc, test_cpu_roundtrip);
   tcase_add_test(tc, test_bad_spec);
+  tcase_add_test(tc, test_memo);
   tcase_add_test(tc, test_cuda_matches_cpu_or_reports_absence);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
