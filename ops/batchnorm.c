@@ -332,5 +332,6 @@ const struct od_op_kernels od_kernels_batchnorm = {
     .forward = {[OD_DEVICE_CPU] = bn_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_batchnorm_fwd)},
     .backward = {[OD_DEVICE_CPU] = bn_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_batchnorm_bwd)},
     .no_grad_inputs = 1u << 3 | 1u << 4, /* mean, var: state */
+    .flags = OD_OP_BWD_FRESH,
     .dtypes = "float, double",
 };

@@ -23,7 +23,9 @@
  * dY * (X - mean) per chunk; bn_bwd_finish (a thread per statistic) adds dscale, dB and forms the
  * per-statistic coefficients; bn_bwd_apply adds dX = k dY - c1 - c2 (X - mean). In inference mode
  * with no dscale/dB wanted the reduction is skipped. The training backward uses the statistics the
- * forward saved in node state for this X, or recomputes them (no state).
+ * forward saved in node state for this X, or recomputes them (no state). Fresh gradients (ops/op.h
+ * din_fresh) are stored instead of added: dX by bn_bwd_apply, dscale and dB by bn_bwd_finish (dscale
+ * before dB, so one buffer for both takes the write then the add).
  * All statistics and sums are float32. */
 #include "ops/cuda/reduce.cuh"
 
@@ -267,7 +269,8 @@ struct bn_bwd_finish_args {
   const float *scale, *mean;
   const float *inv;             /* 1/sqrt(var + eps), or NULL: compute from var */
   const float *var;
-  float *dscale, *dbias;        /* accumulate, or NULL */
+  float *dscale, *dbias;        /* accumulate (store where w_scale, w_bias), or NULL */
+  bool w_scale, w_bias;
   float *coef;                  /* per f: k, c1, c2, mean: dX += k dY - c1 - c2 (X - mean) */
 };
 
@@ -281,8 +284,8 @@ static __global__ void bn_bwd_finish_kernel(bn_bwd_finish_args a) {
       }
     float inv = a.inv ? a.inv[f] : 1.0f / sqrtf(a.var[f] + a.eps);
     s2 *= inv; /* sum of dY * xhat */
-    if (a.dscale) a.dscale[f] += s2;
-    if (a.dbias) a.dbias[f] += s1;
+    if (a.dscale) a.dscale[f] = a.w_scale ? s2 : a.dscale[f] + s2;
+    if (a.dbias) a.dbias[f] = a.w_bias ? s1 : a.dbias[f] + s1;
     float k = a.scale[f] * inv, c1 = 0.f, c2 = 0.f;
     if (a.training && a.m > 0.f) {
       c1 = k * s1 / a.m;
@@ -295,6 +298,8 @@ static __global__ void bn_bwd_finish_kernel(bn_bwd_finish_args a) {
   }
 }
 
+/* dX += k dY - c1 - c2 (X - mean) (W: dX =) */
+template <bool W>
 static __global__ void bn_bwd_apply_rows_kernel(const float *x, const float *dy, float *dx, const float *coef,
                                                 int64_t F, int64_t P, int64_t rows) {
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -302,11 +307,14 @@ static __global__ void bn_bwd_apply_rows_kernel(const float *x, const float *dy,
     float k = cf[0], c1 = cf[1], c2 = cf[2], mu = cf[3];
     const float *xr = x + r * P, *dr = dy + r * P;
     float *o = dx + r * P;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < P; i += (int64_t)blockDim.x * gridDim.x)
-      o[i] += k * dr[i] - c1 - c2 * (xr[i] - mu);
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < P; i += (int64_t)blockDim.x * gridDim.x) {
+      float v = k * dr[i] - c1 - c2 * (xr[i] - mu);
+      o[i] = W ? v : o[i] + v;
+    }
   }
 }
 
+template <bool W>
 static __global__ void bn_bwd_apply_rows4_kernel(const bn_f4 *x, const bn_f4 *dy, bn_f4 *dx, const float *coef,
                                                  int64_t F, int64_t P4, int64_t rows) {
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
@@ -315,21 +323,27 @@ static __global__ void bn_bwd_apply_rows4_kernel(const bn_f4 *x, const bn_f4 *dy
     const bn_f4 *xr = x + r * P4, *dr = dy + r * P4;
     bn_f4 *o = dx + r * P4;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < P4; i += (int64_t)blockDim.x * gridDim.x) {
-      bn_f4 xv = xr[i], d = dr[i], g = o[i];
-      g.a += k * d.a - c1 - c2 * (xv.a - mu);
-      g.b += k * d.b - c1 - c2 * (xv.b - mu);
-      g.c += k * d.c - c1 - c2 * (xv.c - mu);
-      g.d += k * d.d - c1 - c2 * (xv.d - mu);
-      o[i] = g;
+      bn_f4 xv = xr[i], d = dr[i], v;
+      v.a = k * d.a - c1 - c2 * (xv.a - mu);
+      v.b = k * d.b - c1 - c2 * (xv.b - mu);
+      v.c = k * d.c - c1 - c2 * (xv.c - mu);
+      v.d = k * d.d - c1 - c2 * (xv.d - mu);
+      if (!W) {
+        bn_f4 g = o[i];
+        v.a += g.a, v.b += g.b, v.c += g.c, v.d += g.d;
+      }
+      o[i] = v;
     }
   }
 }
 
+template <bool W>
 static __global__ void bn_bwd_apply_flat_kernel(const float *x, const float *dy, float *dx, const float *coef,
                                                 int64_t F, int64_t P, int64_t total) {
   OD_GRID_LOOP(i, total) {
     const float *cf = coef + ((i / P) % F) * 4;
-    dx[i] += cf[0] * dy[i] - cf[1] - cf[2] * (x[i] - cf[3]);
+    float v = cf[0] * dy[i] - cf[1] - cf[2] * (x[i] - cf[3]);
+    dx[i] = W ? v : dx[i] + v;
   }
 }
 
@@ -492,7 +506,7 @@ extern "C" od_status od_cuda_batchnorm_fwd(od_kernel_ctx *ctx) {
 extern "C" od_status od_cuda_batchnorm_bwd(od_kernel_ctx *ctx) {
   const bn_attrs *a = (const bn_attrs *)ctx->attrs;
   const od_tensor *dyt = ctx->dout[0];
-  if (!dyt) return OD_OK; /* only Y is differentiated */
+  if (!dyt) return od_cuda_fresh_zero(ctx, 7u); /* only Y is differentiated: a fresh gradient is 0 */
   int64_t N, F, P;
   OD_TRY(bn_shape(ctx, &N, &F, &P));
   float *dx = bn_f32(ctx->din[0]), *dscale = bn_f32(ctx->din[1]), *dbias = bn_f32(ctx->din[2]);
@@ -564,20 +578,24 @@ extern "C" od_status od_cuda_batchnorm_bwd(od_kernel_ctx *ctx) {
   ba.var = bn_f32(ctx->in[4]);
   ba.dscale = dscale;
   ba.dbias = dbias;
+  ba.w_scale = od_cuda_fresh(ctx, 1);
+  ba.w_bias = od_cuda_fresh(ctx, 2);
   ba.coef = coef;
   OD_LAUNCH(bn_bwd_finish_kernel, od_cuda_blocks(F), OD_CUDA_THREADS, st)(ba);
   OD_CUDA_LAUNCHED(ctx);
   if (!dx) return OD_OK;
   int64_t rows = N * F;
   if (rows * P == 0) return OD_OK;
+  bool w = od_cuda_fresh(ctx, 0);
   if (P >= 64 && bn_vec4(P, x, dy, dx)) {
-    OD_LAUNCH(bn_bwd_apply_rows4_kernel, bn_rows_grid(P / 4, rows), OD_CUDA_THREADS, st)(
-        (const bn_f4 *)x, (const bn_f4 *)dy, (bn_f4 *)dx, coef, F, P / 4, rows);
+    OD_LAUNCH((w ? bn_bwd_apply_rows4_kernel<true> : bn_bwd_apply_rows4_kernel<false>), bn_rows_grid(P / 4, rows),
+              OD_CUDA_THREADS, st)((const bn_f4 *)x, (const bn_f4 *)dy, (bn_f4 *)dx, coef, F, P / 4, rows);
   } else if (P >= 64) {
-    OD_LAUNCH(bn_bwd_apply_rows_kernel, bn_rows_grid(P, rows), OD_CUDA_THREADS, st)(x, dy, dx, coef, F, P, rows);
+    OD_LAUNCH((w ? bn_bwd_apply_rows_kernel<true> : bn_bwd_apply_rows_kernel<false>), bn_rows_grid(P, rows),
+              OD_CUDA_THREADS, st)(x, dy, dx, coef, F, P, rows);
   } else {
-    OD_LAUNCH(bn_bwd_apply_flat_kernel, od_cuda_blocks(rows * P), OD_CUDA_THREADS, st)(x, dy, dx, coef, F, P,
-                                                                                       rows * P);
+    OD_LAUNCH((w ? bn_bwd_apply_flat_kernel<true> : bn_bwd_apply_flat_kernel<false>), od_cuda_blocks(rows * P),
+              OD_CUDA_THREADS, st)(x, dy, dx, coef, F, P, rows * P);
   }
   OD_CUDA_LAUNCHED(ctx);
   return OD_OK;

@@ -413,7 +413,7 @@ static uint32_t binary_bwd_reads(const struct od_node *node, const void *attrs, 
                                                              [OD_DEVICE_CUDA] = cuda_fwd},          \
                                                  .backward = {[OD_DEVICE_CPU] = bwd, [OD_DEVICE_CUDA] = cuda_bwd}, \
                                                  .bwd_reads = binary_bwd_reads,                     \
-                                                 .flags = OD_OP_FOLDABLE,                           \
+                                                 .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,         \
                                                  .dtypes = dtype_list};
 
 BINARY_KERNELS(add, NUM_DTYPES, binary_backward_cpu,

@@ -11,7 +11,10 @@
  *             residual add), else ew_reduce for each (vectorised dX += dY for a same-shape one, the
  *             reduction over the broadcast dims for a broadcast one);
  *   Mul, Div, Pow, PRelu: the term (e.g. dY * B) accumulated straight into dA when A has the
- *             output's shape, else formed in workspace scratch and reduced (ew_grad_bcast). */
+ *             output's shape, else formed in workspace scratch and reduced (ew_grad_bcast).
+ * Fresh gradients (OD_OP_BWD_FRESH, ops/op.h): a fresh dA or dB is written (=) instead, by the same
+ * kernels' write variants. dA is finished before dB is touched, so Add(x, x) (dA and dB one buffer,
+ * only dA fresh) writes dY and then adds dB's share. */
 #include "ops/cuda/ew.cuh"
 
 extern "C" {
@@ -102,11 +105,14 @@ static enum od_status bin_grads_of(struct od_kernel_ctx *ctx, struct bin_grads *
 
 /* dA += dY, dB += sign * dY with both of dY's shape (a residual Add): one pass that reads dY once
  * (not for Add(x, x), whose dA and dB are one buffer); n4 groups of 4 through 16-byte accesses (0
- * when unaligned), then the rest one by one. */
+ * when unaligned), then the rest one by one. WA, WB: write dA, dB (fresh) instead of adding. */
+template <bool WA, bool WB>
 static __global__ void b_add_bwd2_kernel(float *da, float *db, const float *dy, float sign, int64_t n, int64_t n4) {
   OD_GRID_LOOP(i, n4) {
     ew_f4 g = reinterpret_cast<const ew_f4 *>(dy)[i];
-    ew_f4 a = reinterpret_cast<ew_f4 *>(da)[i], b = reinterpret_cast<ew_f4 *>(db)[i];
+    ew_f4 a = {}, b = {};
+    if (!WA) a = reinterpret_cast<ew_f4 *>(da)[i];
+    if (!WB) b = reinterpret_cast<ew_f4 *>(db)[i];
     a.x += g.x, a.y += g.y, a.z += g.z, a.w += g.w;
     b.x += sign * g.x, b.y += sign * g.y, b.z += sign * g.z, b.w += sign * g.w;
     reinterpret_cast<ew_f4 *>(da)[i] = a;
@@ -114,10 +120,12 @@ static __global__ void b_add_bwd2_kernel(float *da, float *db, const float *dy, 
   }
   for (int64_t i = 4 * n4 + (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
        i += (int64_t)blockDim.x * gridDim.x) {
-    da[i] += dy[i];
-    db[i] += sign * dy[i];
+    da[i] = WA ? dy[i] : da[i] + dy[i];
+    db[i] = WB ? sign * dy[i] : db[i] + sign * dy[i];
   }
 }
+
+typedef void (*b_add_bwd2_fn)(float *, float *, const float *, float, int64_t, int64_t);
 
 /* Add (sign 1), Sub (sign -1) */
 static enum od_status bin_add_bwd(struct od_kernel_ctx *ctx, double sign) {
@@ -126,33 +134,36 @@ static enum od_status bin_add_bwd(struct od_kernel_ctx *ctx, double sign) {
   if (!g.dY) return OD_OK;
   const char *op = ctx->node->op_type;
   int64_t n = od_tensor_numel(g.dY);
+  bool wa = od_cuda_fresh(ctx, 0), wb = od_cuda_fresh(ctx, 1);
   if (g.dA && g.dB && g.dA->data != g.dB->data && od_tensor_numel(g.dA) == n && od_tensor_numel(g.dB) == n) {
     if (n <= 0) return OD_OK;
     float *da = (float *)g.dA->data, *db = (float *)g.dB->data;
     const float *dy = (const float *)g.dY->data;
     bool aligned = (((uintptr_t)da | (uintptr_t)db | (uintptr_t)dy) & 15u) == 0;
     int64_t n4 = aligned ? n / 4 : 0;
-    OD_LAUNCH(b_add_bwd2_kernel, od_cuda_blocks(n4 > 0 ? n4 : n), OD_CUDA_THREADS, od_cuda_stream(ctx->dev))(
-        da, db, dy, (float)sign, n, n4);
+    b_add_bwd2_fn k = wa ? (wb ? b_add_bwd2_kernel<true, true> : b_add_bwd2_kernel<true, false>)
+                         : (wb ? b_add_bwd2_kernel<false, true> : b_add_bwd2_kernel<false, false>);
+    OD_LAUNCH(k, od_cuda_blocks(n4 > 0 ? n4 : n), OD_CUDA_THREADS, od_cuda_stream(ctx->dev))(da, db, dy, (float)sign,
+                                                                                            n, n4);
     OD_CUDA_LAUNCHED(ctx);
     return OD_OK;
   }
-  if (g.dA) OD_TRY(ew_reduce_grad(ctx, g.dA, g.dY, 1.0, op));
-  if (g.dB) OD_TRY(ew_reduce_grad(ctx, g.dB, g.dY, sign, op));
+  if (g.dA) OD_TRY(ew_reduce_grad(ctx, g.dA, g.dY, 1.0, op, wa));
+  if (g.dB) OD_TRY(ew_reduce_grad(ctx, g.dB, g.dY, sign, op, wb));
   return OD_OK;
 }
 
 extern "C" enum od_status od_cuda_add_bwd(struct od_kernel_ctx *ctx) { return bin_add_bwd(ctx, 1.0); }
 extern "C" enum od_status od_cuda_sub_bwd(struct od_kernel_ctx *ctx) { return bin_add_bwd(ctx, -1.0); }
 
-/* dA += reduce(fa(dY, a0, a1)), dB += reduce(fb(dY, b0, b1)) */
+/* dA += reduce(fa(dY, a0, a1)), dB += reduce(fb(dY, b0, b1)) (= where fresh, dA first) */
 template <class FA, class FB>
 static enum od_status bin_terms_bwd(struct od_kernel_ctx *ctx, struct bin_grads *g, const struct od_tensor *a0,
                                     const struct od_tensor *a1, const struct od_tensor *b0,
                                     const struct od_tensor *b1) {
   const char *op = ctx->node->op_type;
-  if (g->dA) OD_TRY(ew_grad_bcast(ctx, g->dA, g->dY, a0, a1, FA{}, op));
-  if (g->dB) OD_TRY(ew_grad_bcast(ctx, g->dB, g->dY, b0, b1, FB{}, op));
+  if (g->dA) OD_TRY(ew_grad_bcast(ctx, g->dA, g->dY, a0, a1, FA{}, op, NULL, od_cuda_fresh(ctx, 0)));
+  if (g->dB) OD_TRY(ew_grad_bcast(ctx, g->dB, g->dY, b0, b1, FB{}, op, NULL, od_cuda_fresh(ctx, 1)));
   return OD_OK;
 }
 

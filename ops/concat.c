@@ -116,6 +116,6 @@ const struct od_op_kernels od_kernels_concat = {
     .infer = concat_infer,
     .forward = {[OD_DEVICE_CPU] = concat_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_concat_fwd)},
     .backward = {[OD_DEVICE_CPU] = concat_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_concat_bwd)},
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = "all numeric, bool",
 };

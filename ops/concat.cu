@@ -3,7 +3,9 @@
  * copy (ops/cuda/index.cuh) that moves 16-byte units where rows and offsets are aligned (the
  * YOLOv3 route layers: channel concat of NCHW maps) and is a single device copy when outer is 1.
  * Backward (float): the inverse, dX_i += the same block of dY, one launch per input that wants a
- * gradient (float4 where aligned). Forward moves bytes, so every dtype of 1, 2, 4 or 8 bytes works. */
+ * gradient (float4 where aligned); a fresh dX_i (ops/op.h din_fresh) is written by the copy instead.
+ * Inputs are done in order, so Concat(x, x) writes the first block and adds the second. Forward
+ * moves bytes, so every dtype of 1, 2, 4 or 8 bytes works. */
 #include "ops/cuda/index.cuh"
 
 extern "C" {
@@ -51,7 +53,9 @@ enum od_status od_cuda_concat_bwd(struct od_kernel_ctx *ctx) {
     struct od_tensor *dX = ctx->din[i];
     int64_t row = ctx->in[i]->dims[axis] * inner;
     int64_t dims[2] = {outer, row}, ss[2] = {row_y, 1};
-    if (dX) OD_TRY(od_cuda_strided_add(ctx, 2, dims, (float *)dX->data, NULL, (const float *)dY->data + off, ss));
+    if (dX)
+      OD_TRY(od_cuda_strided_acc(ctx, od_cuda_fresh(ctx, i), 2, dims, (float *)dX->data, NULL,
+                                 (const float *)dY->data + off, ss));
     off += row;
   }
   return OD_OK;

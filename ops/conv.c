@@ -431,5 +431,6 @@ const struct od_op_kernels od_kernels_conv = {
     .infer = conv_infer,
     .forward = {[OD_DEVICE_CPU] = conv_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_conv_fwd)},
     .backward = {[OD_DEVICE_CPU] = conv_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_conv_bwd)},
+    .flags = OD_OP_BWD_FRESH,
     .dtypes = "float, double",
 };

@@ -16,7 +16,7 @@
  * Algorithms: chosen once per node (shapes are fixed per compiled program) by measurement,
  * cudnnFind*AlgorithmEx with up to OD_CONV_WS_LIMIT of workspace (set OD_CUDNN_FIND=0 for the
  * heuristics, cudnnGet*Algorithm_v7, instead). The fastest result whose math type the precision
- * allows wins. A process-wide cache keyed by shape, geometry and precision spares repeated layers
+ * allows wins. The device's memo, keyed by shape, geometry and precision, spares repeated layers
  * (ResNet stages, multi-scale programs) the search. Find writes its outputs, so it gets scratch
  * buffers (never din, which backward must accumulate into), allocated for the search and freed.
  *
@@ -25,7 +25,10 @@
  * CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which may round to FP16); BF16 -> as TF32 for now.
  *
  * Forward: Y = conv(X, W) (beta 0), then Y += B with cudnnAddTensor. Backward ACCUMULATES:
- * dX += BackwardData (beta 1), dW += BackwardFilter (beta 1), dB += BackwardBias (beta 1).
+ * dX += BackwardData (beta 1), dW += BackwardFilter (beta 1), dB += BackwardBias (beta 1); a fresh
+ * gradient (ops/op.h din_fresh) is written instead (beta 0; with explicit padding the interior copy
+ * stores). A fresh gradient sharing its buffer with another input's (Conv(x, x)) is zeroed first,
+ * since dB, dW and dX are not formed in input order.
  *
  * Not on the device (OD_ERR_UNSUPPORTED, so the executor runs the node on the CPU): double, more
  * than 3 spatial dims, dims or element counts beyond int, and C/group == 0. Depthwise convs
@@ -37,7 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mutex>
 
 extern "C" {
 #include "ops/conv_depthwise.h"
@@ -104,8 +106,8 @@ static __global__ void pad_kernel(const float *x, float *xp, struct conv_pad p, 
   }
 }
 
-/* dx += the interior of dxp (the adjoint of pad_kernel). */
-static __global__ void unpad_add_kernel(const float *dxp, float *dx, struct conv_pad p, int64_t total) {
+/* dx += the interior of dxp (the adjoint of pad_kernel); write: dx = the interior. */
+static __global__ void unpad_add_kernel(const float *dxp, float *dx, struct conv_pad p, int64_t total, bool write) {
   int64_t pad_plane = p.padded[0] * p.padded[1] * p.padded[2];
   OD_GRID_LOOP(i, total) {
     int64_t q = i, s2 = q % p.in[2];
@@ -114,8 +116,9 @@ static __global__ void unpad_add_kernel(const float *dxp, float *dx, struct conv
     q /= p.in[1];
     int64_t s0 = q % p.in[0], nc = q / p.in[0];
     int64_t c0 = s0 + p.begin[0], c1 = s1 + p.begin[1], c2 = s2 + p.begin[2];
-    if (c0 >= 0 && c0 < p.padded[0] && c1 >= 0 && c1 < p.padded[1] && c2 >= 0 && c2 < p.padded[2])
-      dx[i] += dxp[nc * pad_plane + (c0 * p.padded[1] + c1) * p.padded[2] + c2];
+    bool in = c0 >= 0 && c0 < p.padded[0] && c1 >= 0 && c1 < p.padded[1] && c2 >= 0 && c2 < p.padded[2];
+    float v = in ? dxp[nc * pad_plane + (c0 * p.padded[1] + c1) * p.padded[2] + c2] : 0.0f;
+    dx[i] = write ? v : dx[i] + v;
   }
 }
 
@@ -296,30 +299,32 @@ static enum od_status conv_state_get(struct od_kernel_ctx *ctx, const struct con
 
 /* ---- algorithm choice ---- */
 
-/* Process-wide results, so that layers of the same shape search once. */
-struct conv_cache_entry {
+/* Results kept in the device's memo (od_device_memo_*, runtime/device.h): layers of the same shape,
+ * and every program on the device (per-size training programs, eval), search once. */
+struct conv_memo_key {
+  char tag[8]; /* "conv": the memo is shared with other kernels */
   struct conv_key key;
   int dir;
-  struct conv_plan plan;
 };
-#define OD_CONV_CACHE_MAX 1024
-static std::mutex g_cache_mu;
-static struct conv_cache_entry g_cache[OD_CONV_CACHE_MAX];
-static int g_cache_n;
 
-static bool cache_get(const struct conv_key *k, int dir, struct conv_plan *p) {
-  std::lock_guard<std::mutex> lock(g_cache_mu);
-  for (int i = 0; i < g_cache_n; i++)
-    if (g_cache[i].dir == dir && memcmp(&g_cache[i].key, k, sizeof *k) == 0) {
-      *p = g_cache[i].plan;
-      return true;
-    }
-  return false;
+static struct conv_memo_key memo_key(const struct conv_key *k, int dir) {
+  struct conv_memo_key mk;
+  memset(&mk, 0, sizeof mk); /* compared with memcmp: no stray bytes */
+  memcpy(mk.tag, "conv", 4);
+  mk.key = *k;
+  mk.dir = dir;
+  return mk;
 }
 
-static void cache_put(const struct conv_key *k, int dir, const struct conv_plan *p) {
-  std::lock_guard<std::mutex> lock(g_cache_mu);
-  if (g_cache_n < OD_CONV_CACHE_MAX) g_cache[g_cache_n++] = {*k, dir, *p};
+static bool cache_get(struct od_device *dev, const struct conv_key *k, int dir, struct conv_plan *p) {
+  struct conv_memo_key mk = memo_key(k, dir);
+  return od_device_memo_get(dev, &mk, sizeof mk, p, sizeof *p);
+}
+
+static enum od_status cache_put(struct od_device *dev, const struct conv_key *k, int dir, const struct conv_plan *p,
+                                struct od_err *err) {
+  struct conv_memo_key mk = memo_key(k, dir);
+  return od_device_memo_put(dev, &mk, sizeof mk, p, sizeof *p, err);
 }
 
 /* The first (fastest) result that succeeded within the workspace and whose math the precision
@@ -472,17 +477,17 @@ static enum od_status plan_heuristic(struct od_kernel_ctx *ctx, struct conv_stat
   return OD_OK;
 }
 
-/* Chooses the algorithm of direction dir once: the process-wide cache, else Find (only with a
+/* Chooses the algorithm of direction dir once: the device's memo, else Find (only with a
  * persistent node state: one search per node, not per call), else the heuristics. */
 static enum od_status plan_ensure(struct od_kernel_ctx *ctx, struct conv_state *s, int dir, const float *x,
                                   const float *w, float *y, const float *dy) {
   if (s->plan[dir].ready) return OD_OK;
   struct conv_plan p = {};
-  if (cache_get(&s->key, dir, &p)) return plan_commit(ctx, s, dir, &p);
+  if (cache_get(ctx->dev, &s->key, dir, &p)) return plan_commit(ctx, s, dir, &p);
   bool measured = use_find() && ctx->state && plan_find(ctx, s, dir, x, w, y, dy, &p);
   if (!measured) OD_TRY(plan_heuristic(ctx, s, dir, &p));
   OD_TRY(plan_commit(ctx, s, dir, &p));
-  if (measured) cache_put(&s->key, dir, &s->plan[dir]); /* heuristic picks are not shared */
+  if (measured) OD_TRY(cache_put(ctx->dev, &s->key, dir, &s->plan[dir], ctx->err)); /* heuristic picks are not shared */
   return OD_OK;
 }
 
@@ -541,10 +546,15 @@ static enum od_status conv_bwd(struct od_kernel_ctx *ctx, struct conv_state *s) 
   cudnnHandle_t h = od_cuda_cudnn(ctx->dev);
   cudaStream_t stream = od_cuda_stream(ctx->dev);
   const float one = 1.0f, zero = 0.0f;
-  if (dbt) OD_CUDNN_TRY(ctx->err, cudnnConvolutionBackwardBias(h, &one, s->y_desc, dy, &one, s->b_desc, dbt->data));
-  if (!dxt && !dwt) return OD_OK;
+  /* the algorithms first: a search or a decline must come before any gradient is touched */
   if (dxt) OD_TRY(plan_ensure(ctx, s, DIR_BWD_DATA, x, w, NULL, dy));
   if (dwt) OD_TRY(plan_ensure(ctx, s, DIR_BWD_FILTER, x, w, NULL, dy));
+  OD_TRY(od_cuda_fresh_unalias(ctx));
+  bool wx = od_cuda_fresh(ctx, 0), ww = od_cuda_fresh(ctx, 1), wb = od_cuda_fresh(ctx, 2);
+  if (dbt)
+    OD_CUDNN_TRY(ctx->err, cudnnConvolutionBackwardBias(h, &one, s->y_desc, dy, wb ? &zero : &one, s->b_desc,
+                                                        dbt->data));
+  if (!dxt && !dwt) return OD_OK;
 
   /* workspace: [padded X (dW) | padded dX (dX) | the larger algorithm workspace] */
   size_t pb = s->pad.on ? align_up((size_t)pad_numel(&s->pad) * sizeof(float)) : 0;
@@ -567,19 +577,19 @@ static enum od_status conv_bwd(struct od_kernel_ctx *ctx, struct conv_state *s) 
     const struct conv_plan *p = &s->plan[DIR_BWD_FILTER];
     OD_CUDNN_TRY(ctx->err, cudnnConvolutionBackwardFilter(h, &one, s->x_desc, xe, s->y_desc, dy,
                                                           s->conv[DIR_BWD_FILTER],
-                                                          (cudnnConvolutionBwdFilterAlgo_t)p->algo, alg_ws, p->ws, &one,
-                                                          s->w_desc, dwt->data));
+                                                          (cudnnConvolutionBwdFilterAlgo_t)p->algo, alg_ws, p->ws,
+                                                          ww ? &zero : &one, s->w_desc, dwt->data));
   }
   if (dxt) {
     const struct conv_plan *p = &s->plan[DIR_BWD_DATA];
     float *dxe = s->pad.on ? (float *)(ws + xpb) : (float *)dxt->data;
     OD_CUDNN_TRY(ctx->err, cudnnConvolutionBackwardData(h, &one, s->w_desc, w, s->y_desc, dy, s->conv[DIR_BWD_DATA],
                                                         (cudnnConvolutionBwdDataAlgo_t)p->algo, alg_ws, p->ws,
-                                                        s->pad.on ? &zero : &one, s->x_desc, dxe));
+                                                        s->pad.on || wx ? &zero : &one, s->x_desc, dxe));
     if (s->pad.on) {
       int64_t total = in_numel(&s->pad);
       OD_LAUNCH(unpad_add_kernel, od_cuda_blocks(total), OD_CUDA_THREADS, stream)(dxe, (float *)dxt->data, s->pad,
-                                                                                 total);
+                                                                                 total, wx);
       OD_CUDA_LAUNCHED(ctx);
     }
   }
@@ -587,7 +597,7 @@ static enum od_status conv_bwd(struct od_kernel_ctx *ctx, struct conv_state *s) 
 }
 
 extern "C" enum od_status od_cuda_conv_bwd(struct od_kernel_ctx *ctx) {
-  if (!ctx->dout[0]) return OD_OK;
+  if (!ctx->dout[0]) return OD_OK; /* one output: there when the backward runs */
   bool depthwise;
   enum od_status dst = od_cuda_depthwise_bwd(ctx, &depthwise);
   if (depthwise) return dst;
@@ -595,7 +605,7 @@ extern "C" enum od_status od_cuda_conv_bwd(struct od_kernel_ctx *ctx) {
   struct conv_pad pad;
   bool empty;
   OD_TRY(conv_setup(ctx, &key, &pad, &empty));
-  if (empty) return OD_OK;
+  if (empty) return od_cuda_fresh_zero(ctx, 7u); /* no output: the gradients are 0 */
   struct conv_state local, *s;
   enum od_status st = conv_state_get(ctx, &key, &pad, &local, &s);
   if (st == OD_OK) st = conv_bwd(ctx, s);

@@ -35,6 +35,10 @@
  * thread in a grid-stride loop, and for dW a block per (chunk, channel) that reduces one tap at a
  * time, then the same dw_finish.
  *
+ * Fresh gradients (ops/op.h din_fresh): dX is stored instead of added by the same kernels (every
+ * dX element is visited), dW and dB by dw_finish (a run-time flag each); a fresh gradient sharing its
+ * buffer with another input's is zeroed first (dW and dB are formed before dX).
+ *
  * Accumulation: float32 for Y and dX (K*K terms); dW and dB in double across units (dw_sum_t).
  * The precision mode (FP32/TF32/BF16) does not change these kernels: FP32 FMA always (no tensor
  * cores; the kernels are bound by memory traffic, not arithmetic). */
@@ -139,7 +143,7 @@ static __global__ void __launch_bounds__(DW_THREADS, DW_MIN_BLOCKS(K))
 template <int K, int S, int R>
 static __global__ void __launch_bounds__(DW_THREADS, DW_MIN_BLOCKS(K))
     dw_bwd_data(const float *__restrict__ w, const float *__restrict__ dy, float *__restrict__ dx, struct dw_geom g,
-                struct dw_tiles t) {
+                struct dw_tiles t, bool write) {
   static_assert(R % S == 0, "strip height must be a multiple of the stride");
   constexpr int JLO = -((K - 1) / S), NJ = (R - 1) / S - JLO + 1; /* dY rows of a strip */
   constexpr int DLO = -((K - 1) / S), ND = 1 - DLO;               /* dY columns of a thread */
@@ -181,7 +185,7 @@ static __global__ void __launch_bounds__(DW_THREADS, DW_MIN_BLOCKS(K))
           DW_UNROLL for (int d = 0; d < ND; d++) acc += ws[kh][d] * dv[j][d];
         }
         int ih = ih0 + r;
-        if ((unsigned)ih < (unsigned)g.H) dxp[ih * g.W] += acc;
+        if ((unsigned)ih < (unsigned)g.H) dxp[ih * g.W] = write ? acc : dxp[ih * g.W] + acc;
       }
     }
   }
@@ -282,7 +286,7 @@ static __global__ void dw_fwd_generic(const float *__restrict__ x, const float *
 }
 
 static __global__ void dw_bwd_data_generic(const float *__restrict__ w, const float *__restrict__ dy,
-                                           float *__restrict__ dx, struct dw_geom g, int total) {
+                                           float *__restrict__ dx, struct dw_geom g, int total, bool write) {
   OD_GRID_LOOP(i, total) {
     int idx = (int)i, iw = idx % g.W, q = idx / g.W, ih = q % g.H, nc = q / g.H, c = nc % g.C;
     const float *dyp = dy + (size_t)nc * g.OH * g.OW, *wp = w + c * g.KH * g.KW;
@@ -299,7 +303,7 @@ static __global__ void dw_bwd_data_generic(const float *__restrict__ w, const fl
         if (ow < g.OW) acc += wp[kh * g.KW + kw] * dyp[oh * g.OW + ow];
       }
     }
-    dx[idx] += acc;
+    dx[idx] = write ? acc : dx[idx] + acc;
   }
 }
 
@@ -332,18 +336,18 @@ static __global__ void dw_bwd_filter_generic(const float *__restrict__ x, const 
   }
 }
 
-/* dW[c, tap] += sum over chunks of partial (in chunk order); dB[c] += the last tap's. */
+/* dW[c, tap] += sum over chunks of partial (in chunk order); dB[c] += the last tap's (ww, wb: = instead). */
 static __global__ void dw_finish(const dw_sum_t *__restrict__ partial, float *__restrict__ dw, float *__restrict__ db,
-                                 int C, int T, int nchunk) {
+                                 int C, int T, int nchunk, bool ww, bool wb) {
   OD_GRID_LOOP(i, (int64_t)C * T) {
     int c = (int)(i / T), tap = (int)(i % T);
     const dw_sum_t *p = partial + (size_t)c * nchunk * T + tap;
     dw_sum_t s = 0;
     for (int k = 0; k < nchunk; k++) s += p[(size_t)k * T];
     if (tap < T - 1) {
-      if (dw) dw[c * (T - 1) + tap] += (float)s;
+      if (dw) dw[c * (T - 1) + tap] = ww ? (float)s : dw[c * (T - 1) + tap] + (float)s;
     } else if (db) {
-      db[c] += (float)s;
+      db[c] = wb ? (float)s : db[c] + (float)s;
     }
   }
 }
@@ -420,7 +424,7 @@ static dim3 strip_grid(const struct dw_tiles *t, int64_t ys) {
 }
 
 typedef void (*fwd_fn)(const float *, const float *, const float *, float *, struct dw_geom, struct dw_tiles);
-typedef void (*bwd_data_fn)(const float *, const float *, float *, struct dw_geom, struct dw_tiles);
+typedef void (*bwd_data_fn)(const float *, const float *, float *, struct dw_geom, struct dw_tiles, bool);
 typedef void (*bwd_filter_fn)(const float *, const float *, dw_sum_t *, struct dw_geom, struct dw_tiles, int);
 
 /* The instantiations: index (K - 3) / 2 * 2 + (S - 1). */
@@ -461,7 +465,9 @@ extern "C" enum od_status od_cuda_depthwise_bwd(struct od_kernel_ctx *ctx, bool 
   struct dw_geom g;
   bool empty = false;
   *handled = dw_setup(ctx, &g, &empty);
-  if (!*handled || empty || !ctx->dout[0]) return OD_OK;
+  if (!*handled || !ctx->dout[0]) return OD_OK;
+  if (empty) return od_cuda_fresh_zero(ctx, 7u); /* no output: the gradients are 0 */
+  OD_TRY(od_cuda_fresh_unalias(ctx));
   bool has_b = ctx->n_in > 2 && present(ctx->in[2]);
   struct od_tensor *dxt = ctx->din[0], *dwt = ctx->din[1], *dbt = has_b ? ctx->din[2] : NULL;
   const float *x = (const float *)ctx->in[0]->data, *w = (const float *)ctx->in[1]->data;
@@ -493,7 +499,8 @@ extern "C" enum od_status od_cuda_depthwise_bwd(struct od_kernel_ctx *ctx, bool 
     else OD_LAUNCH(dw_bwd_filter_generic, grid, DW_THREADS, stream)(x, dy, partial, g, per_chunk);
     OD_CUDA_LAUNCHED(ctx);
     OD_LAUNCH(dw_finish, od_cuda_blocks((int64_t)g.C * T), OD_CUDA_THREADS, stream)(
-        partial, dwt ? (float *)dwt->data : NULL, dbt ? (float *)dbt->data : NULL, g.C, T, nchunk);
+        partial, dwt ? (float *)dwt->data : NULL, dbt ? (float *)dbt->data : NULL, g.C, T, nchunk,
+        od_cuda_fresh(ctx, 1), od_cuda_fresh(ctx, 2));
     OD_CUDA_LAUNCHED(ctx);
   }
   if (dxt) {
@@ -503,10 +510,11 @@ extern "C" enum od_status od_cuda_depthwise_bwd(struct od_kernel_ctx *ctx, bool 
       struct dw_tiles t = make_tiles(g.W, g.H, ((g.ph % S) + S) % S, R);
       split_images(&t, &g);
       OD_LAUNCH(k_bwd_data[kernel_index(K, S)], strip_grid(&t, (int64_t)g.C * t.nsplit), DW_THREADS, stream)(
-          w, dy, dx, g, t);
+          w, dy, dx, g, t, od_cuda_fresh(ctx, 0));
     } else {
       int total = g.N * g.C * g.H * g.W;
-      OD_LAUNCH(dw_bwd_data_generic, od_cuda_blocks(total), OD_CUDA_THREADS, stream)(w, dy, dx, g, total);
+      OD_LAUNCH(dw_bwd_data_generic, od_cuda_blocks(total), OD_CUDA_THREADS, stream)(w, dy, dx, g, total,
+                                                                                  od_cuda_fresh(ctx, 0));
     }
     OD_CUDA_LAUNCHED(ctx);
   }

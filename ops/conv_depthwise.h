@@ -9,7 +9,8 @@
  *
  * Each function sets *handled: false means nothing was done and no error was set (the caller runs
  * cuDNN); true means the node was computed (or failed: the returned status). The backward
- * ACCUMULATES into whichever of dX, dW, dB the executor asks for (ctx->din). */
+ * ACCUMULATES into whichever of dX, dW, dB the executor asks for (ctx->din), or writes those that
+ * ctx->din_fresh marks fresh. */
 #ifndef OD_CONV_DEPTHWISE_H
 #define OD_CONV_DEPTHWISE_H
 

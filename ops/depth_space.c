@@ -150,7 +150,7 @@ const struct od_op_kernels od_kernels_depth_to_space = {
     .infer = depth_to_space_infer,
     .forward = {[OD_DEVICE_CPU] = depth_to_space_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_depth_space_fwd)},
     .backward = {[OD_DEVICE_CPU] = depth_space_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_depth_space_bwd)},
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = "all numeric, bool",
 };
 
@@ -160,6 +160,6 @@ const struct od_op_kernels od_kernels_space_to_depth = {
     .infer = space_to_depth_infer,
     .forward = {[OD_DEVICE_CPU] = space_to_depth_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_depth_space_fwd)},
     .backward = {[OD_DEVICE_CPU] = depth_space_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_depth_space_bwd)},
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = "all numeric, bool",
 };

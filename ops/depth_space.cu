@@ -2,7 +2,7 @@
  * ops/depth_space.c (DepthToSpace: Y as [N, C', H, b1, W, b2] read from X's channel split DCR or
  * CRD; SpaceToDepth: Y as [N, b1, b2, C, H/b, W/b]) run through the strided copy of
  * ops/cuda/index.cuh (any dtype); backward (float) adds dY back through the same view (a
- * permutation: no two elements meet). */
+ * permutation: no two elements meet), or copies it for a fresh dX (ops/op.h din_fresh). */
 #include "ops/cuda/index.cuh"
 
 extern "C" {
@@ -47,5 +47,6 @@ enum od_status od_cuda_depth_space_bwd(struct od_kernel_ctx *ctx) {
   if (dX->rank != 4) return od_err_set(ctx->err, OD_ERR_SHAPE, "input must be 4-D");
   int64_t dims[6], ss[6];
   view6(ctx, ctx->in[0], dims, ss);
-  return od_cuda_strided_add(ctx, 6, dims, (float *)dX->data, ss, (const float *)dY->data, NULL);
+  return od_cuda_strided_acc(ctx, od_cuda_fresh(ctx, 0), 6, dims, (float *)dX->data, ss, (const float *)dY->data,
+                             NULL);
 }

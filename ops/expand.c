@@ -60,6 +60,6 @@ const struct od_op_kernels od_kernels_expand = {
     .forward = {[OD_DEVICE_CPU] = expand_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_expand_fwd)},
     .backward = {[OD_DEVICE_CPU] = expand_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_expand_bwd)},
     .no_grad_inputs = 1u << 1,
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = "all numeric, bool",
 };

@@ -162,6 +162,6 @@ const struct od_op_kernels od_kernels_gather = {
     .forward = {[OD_DEVICE_CPU] = gather_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_gather_fwd)},
     .backward = {[OD_DEVICE_CPU] = gather_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_gather_bwd)},
     .no_grad_inputs = 1u << 1,
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = "all numeric, bool (indices int32, int64)",
 };

@@ -4,7 +4,8 @@
  * or 4 bytes when the inner rows allow it (whole rows of NCHW planes), else one element, so any
  * dtype of 1, 2, 4 or 8 bytes works. An index out of range cannot be reported without waiting for
  * the device: its output row is zero (the CPU kernel fails instead). Backward (float):
- * dX[o, idx[j], k] += dY[o, j, k] with atomicAdd, since indices may repeat. */
+ * dX[o, idx[j], k] += dY[o, j, k] with atomicAdd, since indices may repeat (a fresh dX, ops/op.h
+ * din_fresh, is zeroed first: rows no index names get nothing). */
 #include "ops/cuda/index.cuh"
 
 extern "C" {
@@ -118,6 +119,7 @@ enum od_status od_cuda_gather_bwd(struct od_kernel_ctx *ctx) {
   int64_t outer, inner;
   OD_TRY(gather_geometry(ctx, X, I, &axis, &outer, &inner));
   int64_t n_idx = od_tensor_numel(I), n = outer * n_idx * inner;
+  OD_TRY(od_cuda_fresh_zero(ctx, 1u));
   if (n == 0) return OD_OK;
   gather_geo g = {od_dim_make(inner), od_dim_make(n_idx), X->dims[axis]};
   cudaStream_t st = od_cuda_stream(ctx->dev);

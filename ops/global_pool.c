@@ -125,6 +125,7 @@ const struct od_op_kernels od_kernels_global_maxpool = {
     .infer = global_pool_infer,
     .forward = {[OD_DEVICE_CPU] = global_pool_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_global_pool_fwd)},
     .backward = {[OD_DEVICE_CPU] = global_pool_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_global_pool_bwd)},
+    .flags = OD_OP_BWD_FRESH,
     .dtypes = "float, double",
 };
 
@@ -134,5 +135,6 @@ const struct od_op_kernels od_kernels_global_averagepool = {
     .infer = global_pool_infer,
     .forward = {[OD_DEVICE_CPU] = global_pool_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_global_pool_fwd)},
     .backward = {[OD_DEVICE_CPU] = global_pool_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_global_pool_bwd)},
+    .flags = OD_OP_BWD_FRESH,
     .dtypes = "float, double",
 };

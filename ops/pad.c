@@ -370,6 +370,6 @@ const struct od_op_kernels od_kernels_pad = {
     .forward = {[OD_DEVICE_CPU] = pad_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pad_fwd)},
     .backward = {[OD_DEVICE_CPU] = pad_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pad_bwd)},
     .no_grad_inputs = 0xau, /* pads, axes */
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = "all numeric, bool",
 };

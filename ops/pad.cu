@@ -7,7 +7,8 @@
  * Any dtype of 1, 2, 4 or 8 bytes. Backward (float): dX[map(o)] += dY[o]; plain stores in
  * constant mode (each input element is read once), atomicAdd in the other modes (edges are read
  * by several outputs); d(constant_value) = the sum of dY over the padded elements (per-block tree,
- * one atomicAdd per block). */
+ * one atomicAdd per block). Fresh gradients (ops/op.h din_fresh): a constant-mode dX that no pad
+ * crops is stored (every element is read once), any other fresh gradient is zeroed first. */
 #include "ops/cuda/index.cuh"
 
 extern "C" {
@@ -63,7 +64,8 @@ static __global__ void pad_fwd(pad_geo g, uint64_t n, T *y, const T *x, T value,
   }
 }
 
-template <bool ATOMIC, bool WIDE>
+/* STORE: dX[map(o)] = dY[o] (constant mode without crop: each input element is read once). */
+template <bool ATOMIC, bool WIDE, bool STORE = false>
 static __global__ void pad_bwd(pad_geo g, uint64_t n, const float *dy, float *dx, float *dc) {
   __shared__ float sh[OD_CUDA_THREADS];
   float c = 0;
@@ -71,6 +73,7 @@ static __global__ void pad_bwd(pad_geo g, uint64_t n, const float *dy, float *dx
     int64_t s = pad_src<WIDE>(g, i);
     if (s < 0) c += dy[i];
     else if (dx && ATOMIC) atomicAdd(dx + s, dy[i]);
+    else if (dx && STORE) dx[s] = dy[i];
     else if (dx) dx[s] += dy[i];
   }
   if (!dc) return; /* the same for every thread */
@@ -178,13 +181,25 @@ enum od_status od_cuda_pad_bwd(struct od_kernel_ctx *ctx) {
   const struct pad_attrs *a = (const struct pad_attrs *)ctx->attrs;
   const struct od_tensor *X = ctx->in[0], *dY = ctx->dout[0];
   struct od_tensor *dX = ctx->din[0], *dC = ctx->n_in > 2 ? ctx->din[2] : NULL;
+  if (!dY) return OD_OK;
+  if (dY->dtype != OD_DTYPE_FLOAT) return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "Pad backward on CUDA: float only");
+  pad_geo g;
+  memset(&g, 0, sizeof g);
+  if (X->rank > 0 && (dX || dC) && od_tensor_numel(dY) > 0) /* may read the pads: before any write */
+    OD_TRY(pad_geometry(ctx, X, dY->dims, &g));
+  /* a fresh constant_value gradient, one of another mode, or one no element reaches: 0 first */
+  OD_TRY(od_cuda_fresh_zero(ctx, 1u << 2));
   if (dC && (od_tensor_numel(dC) == 0 || a->mode != PAD_CONSTANT)) dC = NULL;
   if (dX && od_tensor_numel(dX) == 0) dX = NULL;
-  if (!dY || (!dX && !dC) || od_tensor_numel(dY) == 0) return OD_OK;
-  if (dY->dtype != OD_DTYPE_FLOAT) return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "Pad backward on CUDA: float only");
-  if (X->rank == 0) return dX ? od_cuda_add(ctx, (float *)dX->data, (const float *)dY->data, 1) : OD_OK;
-  pad_geo g;
-  OD_TRY(pad_geometry(ctx, X, dY->dims, &g));
+  if (od_tensor_numel(dY) == 0) OD_TRY(od_cuda_fresh_zero(ctx, 1u));
+  if ((!dX && !dC) || od_tensor_numel(dY) == 0) return OD_OK;
+  if (X->rank == 0)
+    return dX ? od_cuda_acc(ctx, od_cuda_fresh(ctx, 0), (float *)dX->data, (const float *)dY->data, 1) : OD_OK;
+  /* a fresh dX is stored where each element is read once (constant mode, no crop), else zeroed */
+  bool crop = false;
+  for (int k = 0; k < g.rank; k++) crop |= g.c0[k] > 0 || g.m[k] < X->dims[k];
+  bool store = dX && od_cuda_fresh(ctx, 0) && a->mode == PAD_CONSTANT && !crop;
+  if (dX && !store) OD_TRY(od_cuda_fresh_zero(ctx, 1u));
   int64_t n = od_tensor_numel(dY);
   bool atomic = a->mode != PAD_CONSTANT, wide = od_idx_wide(n);
   float *dx = dX ? (float *)dX->data : NULL, *dc = dC ? (float *)dC->data : NULL;
@@ -193,6 +208,10 @@ enum od_status od_cuda_pad_bwd(struct od_kernel_ctx *ctx) {
   unsigned grid = od_cuda_blocks(n);
   if (atomic && wide) OD_LAUNCH((pad_bwd<true, true>), grid, OD_CUDA_THREADS, st)(g, (uint64_t)n, dy, dx, dc);
   else if (atomic) OD_LAUNCH((pad_bwd<true, false>), grid, OD_CUDA_THREADS, st)(g, (uint64_t)n, dy, dx, dc);
+  else if (store && wide)
+    OD_LAUNCH((pad_bwd<false, true, true>), grid, OD_CUDA_THREADS, st)(g, (uint64_t)n, dy, dx, dc);
+  else if (store)
+    OD_LAUNCH((pad_bwd<false, false, true>), grid, OD_CUDA_THREADS, st)(g, (uint64_t)n, dy, dx, dc);
   else if (wide) OD_LAUNCH((pad_bwd<false, true>), grid, OD_CUDA_THREADS, st)(g, (uint64_t)n, dy, dx, dc);
   else OD_LAUNCH((pad_bwd<false, false>), grid, OD_CUDA_THREADS, st)(g, (uint64_t)n, dy, dx, dc);
   OD_CUDA_LAUNCHED(ctx);

@@ -391,6 +391,7 @@ const struct od_op_kernels od_kernels_maxpool = {
     .infer = pool_infer,
     .forward = {[OD_DEVICE_CPU] = pool_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pool_fwd)},
     .backward = {[OD_DEVICE_CPU] = pool_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pool_bwd)},
+    .flags = OD_OP_BWD_FRESH,
     .dtypes = "float, double, int8, uint8",
 };
 
@@ -400,5 +401,6 @@ const struct od_op_kernels od_kernels_averagepool = {
     .infer = pool_infer,
     .forward = {[OD_DEVICE_CPU] = pool_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pool_fwd)},
     .backward = {[OD_DEVICE_CPU] = pool_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pool_bwd)},
+    .flags = OD_OP_BWD_FRESH,
     .dtypes = "float, double",
 };

@@ -13,6 +13,10 @@
  *     (int32 offsets in the plane), then a thread per input element sums dY of the windows whose
  *     argmax it is, in output order.
  *   AveragePool: a thread per input element sums dY / count of the windows that read it.
+ * A fresh dX (ops/op.h din_fresh) is written instead of added to: the gathers store every element
+ * (0 where no window reads it); the non-overlapping MaxPool writes each window whole (dY at the
+ * argmax, 0 elsewhere) when the windows tile the input exactly (YOLO's 2x2 stride 2 on even
+ * sizes), else zeroes dX before scattering.
  * Other dtypes return OD_ERR_UNSUPPORTED (the executor then runs the node on the CPU). */
 #include "ops/cuda/common.cuh"
 
@@ -114,15 +118,32 @@ static __global__ void avgpool_fwd_kernel(pool_kgeom g, const float *x, float *y
   }
 }
 
-/* Non-overlapping MaxPool backward: dX[argmax] += dY, one window per input at most. */
+/* Non-overlapping MaxPool backward: dX[argmax] += dY, one window per input at most. write: every
+ * element of the window is stored (dY at the argmax, 0 elsewhere; the windows must tile dX). */
 static __global__ void maxpool_bwd_scatter_kernel(pool_kgeom g, const float *x, const float *dy, float *dx,
-                                                  int64_t total) {
+                                                  int64_t total, bool write) {
   OD_GRID_LOOP(idx, total) {
     int o0, o1, o2;
     int64_t nc = pool_split_out(g, idx, &o0, &o1, &o2);
     float m;
     int best = pool_argmax(g, x + nc * g.in_plane, o0, o1, o2, &m);
-    if (best >= 0) dx[nc * g.in_plane + best] += dy[idx];
+    float *dxp = dx + nc * g.in_plane;
+    if (!write) {
+      if (best >= 0) dxp[best] += dy[idx];
+      continue;
+    }
+    int s0, lo0, hi0, hp0, s1, lo1, hi1, hp1, s2, lo2, hi2, hp2;
+    pool_taps_d(g, 0, o0, &s0, &lo0, &hi0, &hp0);
+    pool_taps_d(g, 1, o1, &s1, &lo1, &hi1, &hp1);
+    pool_taps_d(g, 2, o2, &s2, &lo2, &hi2, &hp2);
+    for (int j0 = lo0; j0 < hi0; j0++)
+      for (int j1 = lo1; j1 < hi1; j1++) {
+        int row = ((s0 + j0 * g.d[0]) * g.in[1] + s1 + j1 * g.d[1]) * g.in[2] + s2;
+        for (int j2 = lo2; j2 < hi2; j2++) {
+          int e = row + j2 * g.d[2];
+          dxp[e] = e == best ? dy[idx] : 0.0f;
+        }
+      }
   }
 }
 
@@ -145,9 +166,10 @@ static __device__ inline void pool_cover(const pool_kgeom &g, int i, int p, int 
 }
 
 /* Gather backward, a thread per input element: MaxPool (arg != NULL) sums dY of the windows whose
- * argmax it is; AveragePool sums dY / count of the windows that read it. */
+ * argmax it is; AveragePool sums dY / count of the windows that read it. write: stored (0 for no
+ * window) instead of added. */
 static __global__ void pool_bwd_gather_kernel(pool_kgeom g, const int *arg, const float *dy, float *dx,
-                                              int64_t total) {
+                                              int64_t total, bool write) {
   OD_GRID_LOOP(idx, total) {
     int p2 = (int)(idx % g.in[2]);
     int64_t t = idx / g.in[2];
@@ -197,7 +219,8 @@ static __global__ void pool_bwd_gather_kernel(pool_kgeom g, const int *arg, cons
         }
       }
     }
-    if (hit) dx[idx] += acc;
+    if (write) dx[idx] = acc;
+    else if (hit) dx[idx] += acc;
   }
 }
 
@@ -263,7 +286,8 @@ extern "C" od_status od_cuda_pool_bwd(od_kernel_ctx *ctx) {
   int64_t planes;
   OD_TRY(pool_kgeom_make(ctx, &g, &planes));
   int64_t n_out = planes * g.out_plane, n_in = planes * g.in_plane;
-  if (n_out == 0 || n_in == 0) return OD_OK;
+  if (n_out == 0 || n_in == 0) return od_cuda_fresh_zero(ctx, 1u);
+  bool write = od_cuda_fresh(ctx, 0);
   cudaStream_t st = od_cuda_stream(ctx->dev);
   const float *xd = (const float *)x->data, *dy = (const float *)dyt->data;
   float *dx = (float *)dxt->data;
@@ -271,7 +295,15 @@ extern "C" od_status od_cuda_pool_bwd(od_kernel_ctx *ctx) {
     bool overlap = false;
     for (int i = 0; i < POOL_MAX_SPATIAL; i++) overlap |= g.s[i] < (g.k[i] - 1) * g.d[i] + 1;
     if (!overlap) {
-      OD_LAUNCH(maxpool_bwd_scatter_kernel, od_cuda_blocks(n_out), OD_CUDA_THREADS, st)(g, xd, dy, dx, n_out);
+      /* the windows tile the input exactly: each input element lies in one window */
+      bool tiles = true;
+      for (int i = 0; i < POOL_MAX_SPATIAL; i++)
+        tiles &= (g.k[i] == 1 || g.d[i] == 1) && g.s[i] == g.k[i] && g.pb[i] == 0 && g.out[i] * g.s[i] == g.in[i];
+      if (write && !tiles) {
+        OD_TRY(od_cuda_fresh_zero(ctx, 1u));
+        write = false;
+      }
+      OD_LAUNCH(maxpool_bwd_scatter_kernel, od_cuda_blocks(n_out), OD_CUDA_THREADS, st)(g, xd, dy, dx, n_out, write);
       OD_CUDA_LAUNCHED(ctx);
       return OD_OK;
     }
@@ -279,9 +311,10 @@ extern "C" od_status od_cuda_pool_bwd(od_kernel_ctx *ctx) {
     OD_TRY(od_cuda_workspace(ctx->dev, sizeof(int) * (size_t)n_out, &ws, ctx->err));
     OD_LAUNCH(maxpool_argmax_kernel, od_cuda_blocks(n_out), OD_CUDA_THREADS, st)(g, xd, (int *)ws, n_out);
     OD_CUDA_LAUNCHED(ctx);
-    OD_LAUNCH(pool_bwd_gather_kernel, od_cuda_blocks(n_in), OD_CUDA_THREADS, st)(g, (const int *)ws, dy, dx, n_in);
+    OD_LAUNCH(pool_bwd_gather_kernel, od_cuda_blocks(n_in), OD_CUDA_THREADS, st)(g, (const int *)ws, dy, dx, n_in,
+                                                                                  write);
   } else {
-    OD_LAUNCH(pool_bwd_gather_kernel, od_cuda_blocks(n_in), OD_CUDA_THREADS, st)(g, NULL, dy, dx, n_in);
+    OD_LAUNCH(pool_bwd_gather_kernel, od_cuda_blocks(n_in), OD_CUDA_THREADS, st)(g, NULL, dy, dx, n_in, write);
   }
   OD_CUDA_LAUNCHED(ctx);
   return OD_OK;

@@ -163,7 +163,7 @@ const struct od_op_kernels od_kernels_reshape = {
     .forward = {[OD_DEVICE_CPU] = view_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_view_fwd)},
     .backward = {[OD_DEVICE_CPU] = view_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_view_bwd)},
     .no_grad_inputs = 1u << 1,
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = "all numeric, bool",
 };
 
@@ -201,7 +201,7 @@ const struct od_op_kernels od_kernels_flatten = {
     .infer = flatten_infer,
     .forward = {[OD_DEVICE_CPU] = view_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_view_fwd)},
     .backward = {[OD_DEVICE_CPU] = view_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_view_bwd)},
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = "all numeric, bool",
 };
 
@@ -317,7 +317,7 @@ const struct od_op_kernels od_kernels_squeeze = {
     .forward = {[OD_DEVICE_CPU] = view_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_view_fwd)},
     .backward = {[OD_DEVICE_CPU] = view_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_view_bwd)},
     .no_grad_inputs = 1u << 1,
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = "all numeric, bool",
 };
 
@@ -329,6 +329,6 @@ const struct od_op_kernels od_kernels_unsqueeze = {
     .forward = {[OD_DEVICE_CPU] = view_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_view_fwd)},
     .backward = {[OD_DEVICE_CPU] = view_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_view_bwd)},
     .no_grad_inputs = 1u << 1,
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = "all numeric, bool",
 };

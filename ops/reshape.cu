@@ -1,7 +1,7 @@
 /* ops/reshape.cu: CUDA Reshape, Flatten, Squeeze, Unsqueeze (the "view" ops of ops/reshape.c).
  * The output holds the input's bytes: forward is one device-to-device copy on the stream (none
  * when the executor gave the output the input's memory), any dtype; backward (float) is
- * dX += dY, one float4 grid-stride loop. */
+ * dX += dY, one float4 grid-stride loop (a fresh dX, ops/op.h din_fresh: one device copy). */
 #include "ops/cuda/index.cuh"
 
 enum od_status od_cuda_view_fwd(struct od_kernel_ctx *ctx) {
@@ -24,5 +24,5 @@ enum od_status od_cuda_view_bwd(struct od_kernel_ctx *ctx) {
   if (n != od_tensor_numel(dY))
     return od_err_set(ctx->err, OD_ERR_INTERNAL, "gradient has %lld elements, input %lld",
                       (long long)od_tensor_numel(dY), (long long)n);
-  return od_cuda_add(ctx, (float *)dX->data, (const float *)dY->data, n);
+  return od_cuda_acc(ctx, od_cuda_fresh(ctx, 0), (float *)dX->data, (const float *)dY->data, n);
 }

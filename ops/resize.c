@@ -971,7 +971,7 @@ const struct od_op_kernels od_kernels_resize = {
     .forward = {[OD_DEVICE_CPU] = resize_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_resize_fwd)},
     .backward = {[OD_DEVICE_CPU] = resize_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_resize_bwd)},
     .no_grad_inputs = (1u << 1) | (1u << 2) | (1u << 3), /* roi, scales, sizes */
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = resize_dtypes,
 };
 
@@ -984,6 +984,6 @@ const struct od_op_kernels od_kernels_upsample = {
     .forward = {[OD_DEVICE_CPU] = resize_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_resize_fwd)},
     .backward = {[OD_DEVICE_CPU] = resize_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_resize_bwd)},
     .no_grad_inputs = 1u << 1, /* scales */
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = resize_dtypes,
 };

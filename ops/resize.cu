@@ -16,7 +16,8 @@
  * Backward is the adjoint, written as a gather so it needs no atomics and is deterministic: one
  * thread per dX element sums w * dY over the output positions of the inverse tables (for the
  * integer-factor nearest upsample: the rh x rw block of dY it was copied to). Extrapolated
- * outputs (tf_crop_and_resize) are the constant and take no gradient. */
+ * outputs (tf_crop_and_resize) are the constant and take no gradient. Every dX element is visited,
+ * so a fresh dX (ops/op.h din_fresh) is written by the same kernels (add false) instead. */
 #include "ops/cuda/index.cuh"
 
 extern "C" {
@@ -77,7 +78,7 @@ static __global__ void rz2d_fwd_repeat(rz2d p, uint64_t n, float *y, const float
 
 /* dX[b, iy, ix] += sum over the inverse pairs (oy, wy) of iy and (ox, wx) of ix of wy wx dY[b, oy, ox] */
 template <bool WIDE>
-static __global__ void rz2d_bwd(rz2d p, uint64_t n, float *dx, const float *dy) {
+static __global__ void rz2d_bwd(rz2d p, uint64_t n, float *dx, const float *dy, bool add) {
   for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x) {
     uint64_t r = od_dim_div<WIDE>(p.W, i), b = od_dim_div<WIDE>(p.H, r);
     int64_t ix = (int64_t)(i - r * p.W.d), iy = (int64_t)(r - b * p.H.d);
@@ -90,12 +91,12 @@ static __global__ void rz2d_bwd(rz2d p, uint64_t n, float *dx, const float *dy) 
       for (int32_t f = f0; f < f1; f++) s += p.tw.iw[f] * row[p.tw.io[f]];
       acc += p.th.iw[e] * s;
     }
-    dx[i] += acc;
+    dx[i] = add ? dx[i] + acc : acc;
   }
 }
 
 template <bool WIDE>
-static __global__ void rz2d_bwd_repeat(rz2d p, uint64_t n, float *dx, const float *dy) {
+static __global__ void rz2d_bwd_repeat(rz2d p, uint64_t n, float *dx, const float *dy, bool add) {
   int64_t rh = (int64_t)p.rh.d, rw = (int64_t)p.rw.d;
   for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x) {
     uint64_t r = od_dim_div<WIDE>(p.W, i), b = od_dim_div<WIDE>(p.H, r);
@@ -104,7 +105,7 @@ static __global__ void rz2d_bwd_repeat(rz2d p, uint64_t n, float *dx, const floa
     float acc = 0;
     for (int64_t qy = 0; qy < rh; qy++)
       for (int64_t qx = 0; qx < rw; qx++) acc += g[qy * p.ow + qx];
-    dx[i] += acc;
+    dx[i] = add ? dx[i] + acc : acc;
   }
 }
 
@@ -167,7 +168,7 @@ static __global__ void rznd_fwd(rznd p, uint64_t n, float *y, const float *x) {
 }
 
 template <bool WIDE>
-static __global__ void rznd_bwd(rznd p, uint64_t n, float *dx, const float *dy) {
+static __global__ void rznd_bwd(rznd p, uint64_t n, float *dx, const float *dy, bool add) {
   for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n; i += (uint64_t)blockDim.x * gridDim.x) {
     int64_t c[OD_MAX_DIMS], base = 0;
     rz_split<WIDE>(p.idims, p.rank, i, c);
@@ -181,7 +182,10 @@ static __global__ void rznd_bwd(rznd p, uint64_t n, float *dx, const float *dy) 
       end[q] = p.t[q].iptr[c[a] + 1];
       empty = empty || pos[q] == end[q];
     }
-    if (empty) continue;
+    if (empty) {
+      if (!add) dx[i] = 0.0f;
+      continue;
+    }
     int32_t beg[OD_MAX_DIMS];
     for (int q = 0; q < p.nres; q++) beg[q] = pos[q];
     float acc = 0;
@@ -200,7 +204,7 @@ static __global__ void rznd_bwd(rznd p, uint64_t n, float *dx, const float *dy) 
       }
       if (q < 0) break;
     }
-    dx[i] += acc;
+    dx[i] = add ? dx[i] + acc : acc;
   }
 }
 
@@ -479,15 +483,16 @@ static enum od_status resize_bwd_run(struct od_kernel_ctx *ctx, const struct res
   if (n == 0) return OD_OK;
   float *dx = (float *)dX->data;
   const float *dy = (const float *)dY->data;
-  if (!s->any) return od_cuda_add(ctx, dx, dy, n);
-  if (od_tensor_numel(dY) == 0) return OD_OK;
+  bool add = !od_cuda_fresh(ctx, 0);
+  if (!s->any) return od_cuda_acc(ctx, !add, dx, dy, n);
+  if (od_tensor_numel(dY) == 0) return od_cuda_fresh_zero(ctx, 1u);
   cudaStream_t st = od_cuda_stream(ctx->dev);
   if (s->last2) {
     rz2d p = rz2d_make(s, X, dY);
-    if (rz2d_repeat(s, r)) RZ_LAUNCH(rz2d_bwd_repeat, n, p, (uint64_t)n, dx, dy);
-    else RZ_LAUNCH(rz2d_bwd, n, p, (uint64_t)n, dx, dy);
+    if (rz2d_repeat(s, r)) RZ_LAUNCH(rz2d_bwd_repeat, n, p, (uint64_t)n, dx, dy, add);
+    else RZ_LAUNCH(rz2d_bwd, n, p, (uint64_t)n, dx, dy, add);
   } else {
-    RZ_LAUNCH(rznd_bwd, n, rznd_make(s, X, dY), (uint64_t)n, dx, dy);
+    RZ_LAUNCH(rznd_bwd, n, rznd_make(s, X, dY), (uint64_t)n, dx, dy, add);
   }
   OD_CUDA_LAUNCHED(ctx);
   return OD_OK;

@@ -187,6 +187,6 @@ const struct od_op_kernels od_kernels_slice = {
     .forward = {[OD_DEVICE_CPU] = slice_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_slice_fwd)},
     .backward = {[OD_DEVICE_CPU] = slice_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_slice_bwd)},
     .no_grad_inputs = 0x1eu, /* starts, ends, axes, steps */
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = "all numeric, bool",
 };

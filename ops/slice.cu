@@ -4,7 +4,8 @@
  * the node state for later steps (their values were fixed when the program was compiled: the
  * output shape depends on them). Forward: the strided view X[start + i * step] through the copy
  * of ops/cuda/index.cuh (negative steps give negative strides; 16-byte units when the innermost
- * run is contiguous: channel slices); any dtype. Backward (float): the same view of dX += dY. */
+ * run is contiguous: channel slices); any dtype. Backward (float): the same view of dX += dY (a
+ * fresh dX, ops/op.h din_fresh, is zeroed first: the view covers only part of it). */
 #include "ops/cuda/index.cuh"
 
 extern "C" {
@@ -73,11 +74,15 @@ enum od_status od_cuda_slice_fwd(struct od_kernel_ctx *ctx) {
 enum od_status od_cuda_slice_bwd(struct od_kernel_ctx *ctx) {
   struct od_tensor *dX = ctx->din[0];
   const struct od_tensor *dY = ctx->dout[0];
-  if (!dX || !dY || od_tensor_numel(dY) == 0) return OD_OK;
+  if (!dX || !dY) return OD_OK;
   if (dX->dtype != OD_DTYPE_FLOAT) return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "Slice backward on CUDA: float only");
+  if (od_tensor_numel(dY) == 0) return od_cuda_fresh_zero(ctx, 1u);
   struct slice_plan p;
   OD_TRY(slice_plan_get(ctx, ctx->in[0], &p));
+  bool whole = od_tensor_numel(dY) == od_tensor_numel(dX); /* the view is a permutation of dX */
+  if (!whole) OD_TRY(od_cuda_fresh_zero(ctx, 1u));
   int64_t off, vs[OD_MAX_DIMS];
   slice_view(&p, ctx->in[0], &off, vs);
-  return od_cuda_strided_add(ctx, dY->rank, dY->dims, (float *)dX->data + off, vs, (const float *)dY->data, NULL);
+  return od_cuda_strided_acc(ctx, whole && od_cuda_fresh(ctx, 0), dY->rank, dY->dims, (float *)dX->data + off, vs,
+                             (const float *)dY->data, NULL);
 }

@@ -193,6 +193,6 @@ const struct od_op_kernels od_kernels_split = {
     .forward = {[OD_DEVICE_CPU] = split_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_split_fwd)},
     .backward = {[OD_DEVICE_CPU] = split_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_split_bwd)},
     .no_grad_inputs = 1u << 1,
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = "all numeric, bool",
 };

@@ -2,7 +2,8 @@
  * inner] rows; output i is the column block [off_i, off_i + d_i * inner). The part sizes are read
  * from the outputs' shapes (fixed at compile time), so a 'split' input in device memory is never
  * read. Forward: one strided copy per output (bytes: any dtype of 1, 2, 4 or 8 bytes); backward
- * (float): that block of dX += dY_i, one launch per output a gradient reaches. */
+ * (float): that block of dX += dY_i, one launch per output a gradient reaches; a fresh dX (ops/op.h
+ * din_fresh) is written by the copies instead when every output has a gradient, else zeroed first. */
 #include "ops/cuda/index.cuh"
 
 extern "C" {
@@ -73,11 +74,15 @@ enum od_status od_cuda_split_bwd(struct od_kernel_ctx *ctx) {
   int64_t outer, inner, off[SPLIT_CUDA_MAX + 1];
   OD_TRY(split_geometry(ctx, dX, &axis, &outer, &inner, off));
   int64_t row_x = dX->dims[axis] * inner;
+  for (int i = 0; i < ctx->n_out; i++) /* a part no gradient reaches is 0 */
+    if (!ctx->dout[i] && off[i + 1] > off[i]) OD_TRY(od_cuda_fresh_zero(ctx, 1u));
+  bool write = od_cuda_fresh(ctx, 0);
   for (int i = 0; i < ctx->n_out; i++) {
     const struct od_tensor *dY = ctx->dout[i];
     if (!dY) continue;
     int64_t dims[2] = {outer, (off[i + 1] - off[i]) * inner}, ds[2] = {row_x, 1};
-    OD_TRY(od_cuda_strided_add(ctx, 2, dims, (float *)dX->data + off[i] * inner, ds, (const float *)dY->data, NULL));
+    OD_TRY(od_cuda_strided_acc(ctx, write, 2, dims, (float *)dX->data + off[i] * inner, ds, (const float *)dY->data,
+                               NULL));
   }
   return OD_OK;
 }

@@ -109,6 +109,6 @@ const struct od_op_kernels od_kernels_tile = {
     .forward = {[OD_DEVICE_CPU] = tile_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_tile_fwd)},
     .backward = {[OD_DEVICE_CPU] = tile_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_tile_bwd)},
     .no_grad_inputs = 0x6u,
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = "all numeric, bool",
 };

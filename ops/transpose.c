@@ -408,6 +408,6 @@ const struct od_op_kernels od_kernels_transpose = {
     .infer = transpose_infer,
     .forward = {[OD_DEVICE_CPU] = transpose_forward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_transpose_fwd)},
     .backward = {[OD_DEVICE_CPU] = transpose_backward_cpu, [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_transpose_bwd)},
-    .flags = OD_OP_FOLDABLE,
+    .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
     .dtypes = "all numeric, bool",
 };

@@ -16,8 +16,12 @@
  * memory (innermost src dim) one block per dst element reduces with a shared-memory tree; else
  * each thread owns one dst element and a chunk of the summed index range, chunks joined with
  * atomicAdd only when there are too few dst elements to fill the GPU.
+ * Write (od_cuda_strided_acc with write: a fresh gradient, ops/op.h din_fresh): without summed dims
+ * it is the copy; with them the same reductions store their sums (the atomicAdd path zeroes its
+ * dst elements first).
  *
- * Transpose: Y[.., i_k, ..] = X[.., i_perm[k], ..]; dX = dY permuted back (the same view with +=). */
+ * Transpose: Y[.., i_k, ..] = X[.., i_perm[k], ..]; dX = dY permuted back (the same view with +=,
+ * or the copy for a fresh dX). */
 #include "ops/cuda/index.cuh"
 
 /* ---- general strided kernel (one thread per element) ------------------------------------------- */
@@ -125,10 +129,23 @@ static __device__ inline int64_t red_off(const red_plan &p, uint64_t q) {
   return off + (int64_t)q * p.rss[0];
 }
 
-/* Thread (keep element i, chunk c) sums reduce indices [c * len, (c + 1) * len) with an odometer;
- * adjacent threads take adjacent keep elements. */
+/* dst of every keep element = 0 (before the atomicAdd chunks of a write). */
 template <bool WIDE>
-static __global__ void red_threads(red_plan p, uint64_t chunks, uint64_t len, float *dst, const float *src) {
+static __global__ void red_zero(red_plan p, float *dst) {
+  uint64_t step = (uint64_t)blockDim.x * gridDim.x;
+  for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < p.nkeep; i += step) {
+    int64_t doff, soff;
+    red_keep<WIDE>(p, i, doff, soff);
+    dst[doff] = 0.0f;
+  }
+}
+
+/* Thread (keep element i, chunk c) sums reduce indices [c * len, (c + 1) * len) with an odometer;
+ * adjacent threads take adjacent keep elements. write: one chunk stores its sum instead of adding
+ * it (several chunks add onto zeroed elements). */
+template <bool WIDE>
+static __global__ void red_threads(red_plan p, uint64_t chunks, uint64_t len, float *dst, const float *src,
+                                   bool write) {
   uint64_t n = p.nkeep * chunks;
   for (uint64_t t = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; t < n; t += (uint64_t)blockDim.x * gridDim.x) {
     uint64_t i = t % p.nkeep, c = t / p.nkeep;
@@ -166,14 +183,16 @@ static __global__ void red_threads(red_plan p, uint64_t chunks, uint64_t len, fl
         idx[k] = 0;
       }
     }
-    if (chunks == 1) dst[doff] += acc;
-    else atomicAdd(dst + doff, acc);
+    if (chunks > 1) atomicAdd(dst + doff, acc);
+    else if (write) dst[doff] = acc;
+    else dst[doff] += acc;
   }
 }
 
-/* One block per keep element: threads stride over the reduce indices, then a tree. */
+/* One block per keep element: threads stride over the reduce indices, then a tree (write: the
+ * sum is stored). */
 template <bool WIDE>
-static __global__ void red_block(red_plan p, float *dst, const float *src) {
+static __global__ void red_block(red_plan p, float *dst, const float *src, bool write) {
   __shared__ float sh[OD_CUDA_THREADS];
   for (uint64_t i = blockIdx.x; i < p.nkeep; i += gridDim.x) {
     int64_t doff, soff;
@@ -186,7 +205,7 @@ static __global__ void red_block(red_plan p, float *dst, const float *src) {
       if (threadIdx.x < s) sh[threadIdx.x] += sh[threadIdx.x + s];
       __syncthreads();
     }
-    if (threadIdx.x == 0) dst[doff] += sh[0];
+    if (threadIdx.x == 0) dst[doff] = write ? sh[0] : dst[doff] + sh[0];
     __syncthreads();
   }
 }
@@ -358,7 +377,7 @@ static void red_push(int *n, int64_t *d, int64_t *ds, int64_t *ss, int64_t size,
 
 static int64_t abs64(int64_t v) { return v < 0 ? -v : v; }
 
-enum od_status od_cuda_strided_add(struct od_kernel_ctx *ctx, int rank, const int64_t *dims, float *dst,
+enum od_status od_cuda_strided_acc(struct od_kernel_ctx *ctx, bool write, int rank, const int64_t *dims, float *dst,
                                    const int64_t *dst_strides, const float *src, const int64_t *src_strides) {
   if (rank < 0 || rank > OD_CV_MAX) return od_err_set(ctx->err, OD_ERR_INTERNAL, "strided add of rank %d", rank);
   int64_t cd[OD_CV_MAX], s = 1;
@@ -373,6 +392,7 @@ enum od_status od_cuda_strided_add(struct od_kernel_ctx *ctx, int rank, const in
     if (dims[k] == 0) return OD_OK;
     if (dims[k] > 1 && dst_strides[k] == 0) reduce = true;
   }
+  if (!reduce && write) return od_cuda_strided_copy(ctx, sizeof(float), rank, dims, dst, dst_strides, src, src_strides);
   if (!reduce) {
     mview v;
     if (!mview_build(&v, rank, dims, dst_strides, src_strides)) return OD_OK;
@@ -414,8 +434,8 @@ enum od_status od_cuda_strided_add(struct od_kernel_ctx *ctx, int rank, const in
   bool inner_reduce = kd[nk - 1] == 1 || abs64(rss[nr - 1]) < abs64(kss[nk - 1]);
   if (inner_reduce && p.nred >= 256) {
     unsigned grid = (unsigned)(p.nkeep < 65535 ? p.nkeep : 65535);
-    if (wide) OD_LAUNCH(red_block<true>, grid, OD_CUDA_THREADS, st)(p, dst, src);
-    else OD_LAUNCH(red_block<false>, grid, OD_CUDA_THREADS, st)(p, dst, src);
+    if (wide) OD_LAUNCH(red_block<true>, grid, OD_CUDA_THREADS, st)(p, dst, src, write);
+    else OD_LAUNCH(red_block<false>, grid, OD_CUDA_THREADS, st)(p, dst, src, write);
   } else {
     /* enough threads to fill the GPU (~1M), each summing at least 64 indices */
     uint64_t chunks = ((1u << 20) + p.nkeep - 1) / p.nkeep, max_chunks = (p.nred + 63) / 64;
@@ -424,15 +444,30 @@ enum od_status od_cuda_strided_add(struct od_kernel_ctx *ctx, int rank, const in
     uint64_t len = (p.nred + chunks - 1) / chunks;
     chunks = (p.nred + len - 1) / len;
     int64_t n = (int64_t)(p.nkeep * chunks);
-    if (wide) OD_LAUNCH(red_threads<true>, od_cuda_blocks(n), OD_CUDA_THREADS, st)(p, chunks, len, dst, src);
-    else OD_LAUNCH(red_threads<false>, od_cuda_blocks(n), OD_CUDA_THREADS, st)(p, chunks, len, dst, src);
+    if (write && chunks > 1) { /* the chunks add up with atomicAdd: onto zeros */
+      int64_t nk = (int64_t)p.nkeep;
+      if (wide) OD_LAUNCH(red_zero<true>, od_cuda_blocks(nk), OD_CUDA_THREADS, st)(p, dst);
+      else OD_LAUNCH(red_zero<false>, od_cuda_blocks(nk), OD_CUDA_THREADS, st)(p, dst);
+      OD_CUDA_LAUNCHED(ctx);
+    }
+    if (wide) OD_LAUNCH(red_threads<true>, od_cuda_blocks(n), OD_CUDA_THREADS, st)(p, chunks, len, dst, src, write);
+    else OD_LAUNCH(red_threads<false>, od_cuda_blocks(n), OD_CUDA_THREADS, st)(p, chunks, len, dst, src, write);
   }
   OD_CUDA_LAUNCHED(ctx);
   return OD_OK;
 }
 
+enum od_status od_cuda_strided_add(struct od_kernel_ctx *ctx, int rank, const int64_t *dims, float *dst,
+                                   const int64_t *dst_strides, const float *src, const int64_t *src_strides) {
+  return od_cuda_strided_acc(ctx, false, rank, dims, dst, dst_strides, src, src_strides);
+}
+
+enum od_status od_cuda_acc(struct od_kernel_ctx *ctx, bool write, float *dst, const float *src, int64_t n) {
+  return od_cuda_strided_acc(ctx, write, 1, &n, dst, NULL, src, NULL);
+}
+
 enum od_status od_cuda_add(struct od_kernel_ctx *ctx, float *dst, const float *src, int64_t n) {
-  return od_cuda_strided_add(ctx, 1, &n, dst, NULL, src, NULL);
+  return od_cuda_acc(ctx, false, dst, src, n);
 }
 
 enum od_status od_cuda_small_to_host(struct od_kernel_ctx *ctx, const struct od_tensor *t, struct od_tensor *host,
@@ -473,12 +508,13 @@ enum od_status od_cuda_transpose_fwd(struct od_kernel_ctx *ctx) {
 enum od_status od_cuda_transpose_bwd(struct od_kernel_ctx *ctx) {
   struct od_tensor *dX = ctx->din[0];
   const struct od_tensor *dY = ctx->dout[0];
-  if (!dX || !dY) return OD_OK;
+  if (!dX || !dY) return OD_OK; /* one output: dY is there when the backward runs */
   if (dX->dtype != OD_DTYPE_FLOAT) return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "Transpose backward on CUDA: float only");
   int perm[OD_MAX_DIMS];
   OD_TRY(cuda_perm(ctx, dX->rank, perm));
   int64_t ys[OD_MAX_DIMS], ss[OD_MAX_DIMS];
   od_strides(dY->rank, dY->dims, ys);
   for (int i = 0; i < dY->rank; i++) ss[perm[i]] = ys[i];
-  return od_cuda_strided_add(ctx, dX->rank, dX->dims, (float *)dX->data, NULL, (const float *)dY->data, ss);
+  return od_cuda_strided_acc(ctx, od_cuda_fresh(ctx, 0), dX->rank, dX->dims, (float *)dX->data, NULL,
+                             (const float *)dY->data, ss);
 }

@@ -279,7 +279,7 @@ static uint32_t unary_bwd_reads(const struct od_node *node, const void *attrs, b
                                                  .backward = {[OD_DEVICE_CPU] = unary_backward_cpu,  \
                                                               [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_##sym##_bwd)}, \
                                                  .bwd_reads = unary_bwd_reads,                       \
-                                                 .flags = OD_OP_FOLDABLE,                            \
+                                                 .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,          \
                                                  .dtypes = dtype_list};
 
 UNARY_KERNELS(relu, FLOAT_DTYPES ", int8, int16, int32, int64")
@@ -337,7 +337,7 @@ const struct od_op_kernels od_kernels_identity = {.infer = identity_infer,
                                                               [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_identity_fwd)},
                                                   .backward = {[OD_DEVICE_CPU] = pass_through_backward_cpu,
                                                                [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pass_through_bwd)},
-                                                  .flags = OD_OP_FOLDABLE,
+                                                  .flags = OD_OP_FOLDABLE | OD_OP_BWD_FRESH,
                                                   .dtypes = "all tensor dtypes"};
 
 /* ---- Dropout -----------------------------------------------------------------------------------
@@ -418,4 +418,5 @@ const struct od_op_kernels od_kernels_dropout = {.attrs_size = sizeof(struct dro
                                                  .backward = {[OD_DEVICE_CPU] = pass_through_backward_cpu,
                                                               [OD_DEVICE_CUDA] = OD_CUDA_KERNEL(od_cuda_pass_through_bwd)},
                                                  .no_grad_inputs = 0x6u, /* ratio, training_mode */
+                                                 .flags = OD_OP_BWD_FRESH,
                                                  .dtypes = FLOAT_DTYPES " (inference)"};

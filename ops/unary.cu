@@ -9,7 +9,8 @@
  * loads only those); the kernels are ew_apply's flat grid-stride loops (ops/cuda/ew.cuh), 4
  * elements per thread step through 16-byte loads and stores when the tensors are aligned.
  * Identity and Dropout forward are one device-to-device copy on the stream; their backward
- * dx += dy. */
+ * dx += dy. A fresh dx (OD_OP_BWD_FRESH, ops/op.h) is written instead: dx = dy * f'(x, y) by the
+ * same loops without the read of dx (Floor, Ceil: zeros), dx = dy one device copy. */
 #include <type_traits>
 
 #include "ops/cuda/ew.cuh"
@@ -76,24 +77,37 @@ struct u_fwd {
   Op op;
   __device__ float operator()(float x, float, float, float) const { return op.fwd(x); }
 };
+/* dy * f': the term written into a fresh dx; accumulated through ew_acc (dx first) otherwise */
 template <class Op>
-struct u_bwd_x { /* (dx, dy, x) */
-  static constexpr int N = 3;
-  Op op;
-  __device__ float operator()(float dx, float dy, float x, float) const { return dx + dy * op.grad(x, 0.0f); }
-};
-template <class Op>
-struct u_bwd_y { /* (dx, dy, y) */
-  static constexpr int N = 3;
-  Op op;
-  __device__ float operator()(float dx, float dy, float y, float) const { return dx + dy * op.grad(0.0f, y); }
-};
-template <class Op>
-struct u_bwd_const { /* (dx, dy): a constant derivative */
+struct u_bwd_x { /* (dy, x) */
   static constexpr int N = 2;
   Op op;
-  __device__ float operator()(float dx, float dy, float, float) const { return dx + dy * op.grad(0.0f, 0.0f); }
+  __device__ float operator()(float dy, float x, float, float) const { return dy * op.grad(x, 0.0f); }
 };
+template <class Op>
+struct u_bwd_y { /* (dy, y) */
+  static constexpr int N = 2;
+  Op op;
+  __device__ float operator()(float dy, float y, float, float) const { return dy * op.grad(0.0f, y); }
+};
+template <class Op>
+struct u_bwd_const { /* (dy): a constant derivative */
+  static constexpr int N = 1;
+  Op op;
+  __device__ float operator()(float dy, float, float, float) const { return dy * op.grad(0.0f, 0.0f); }
+};
+
+/* dx = f(dy, v) when fresh, else dx += f(dy, v) (v: x, y or nothing, per F::N) */
+template <class F>
+static enum od_status u_bwd_run(struct od_kernel_ctx *ctx, const F &f, struct od_tensor *dx,
+                                const struct od_tensor *dy, const struct od_tensor *v) {
+  if (od_cuda_fresh(ctx, 0)) {
+    const struct od_tensor *x[2] = {dy, v};
+    return ew_apply_t(ctx, f, dx, x);
+  }
+  const struct od_tensor *x[3] = {dx, dy, v};
+  return ew_apply_t(ctx, ew_acc<F>{f}, dx, x);
+}
 
 template <class Op>
 static enum od_status unary_fwd(struct od_kernel_ctx *ctx) {
@@ -105,7 +119,7 @@ static enum od_status unary_fwd(struct od_kernel_ctx *ctx) {
   return ew_apply_t(ctx, f, ctx->out[0], x);
 }
 
-/* dX += dY * f'(X, Y) */
+/* dX += dY * f'(X, Y) (= when fresh) */
 template <class Op>
 static enum od_status unary_bwd(struct od_kernel_ctx *ctx) {
   struct od_tensor *dx = ctx->din[0];
@@ -118,16 +132,13 @@ static enum od_status unary_bwd(struct od_kernel_ctx *ctx) {
   if (std::is_same<Op, u_leakyrelu>::value && a->alpha < 0)
     return od_err_set(ctx->err, OD_ERR_UNSUPPORTED, "LeakyRelu with alpha < 0: the derivative needs X (CPU)");
   if constexpr (Op::uses == U_X) {
-    const struct od_tensor *x[3] = {dx, dy, ctx->in[0]};
-    return ew_apply_t(ctx, u_bwd_x<Op>{op}, dx, x);
+    return u_bwd_run(ctx, u_bwd_x<Op>{op}, dx, dy, ctx->in[0]);
   } else if constexpr (Op::uses == U_Y) {
-    const struct od_tensor *x[3] = {dx, dy, ctx->out[0]};
-    return ew_apply_t(ctx, u_bwd_y<Op>{op}, dx, x);
+    return u_bwd_run(ctx, u_bwd_y<Op>{op}, dx, dy, ctx->out[0]);
   } else if constexpr (Op::uses == U_CONST) {
-    const struct od_tensor *x[2] = {dx, dy};
-    return ew_apply_t(ctx, u_bwd_const<Op>{op}, dx, x);
-  } else { /* Floor, Ceil: the derivative is 0 almost everywhere, nothing to add */
-    return OD_OK;
+    return u_bwd_run(ctx, u_bwd_const<Op>{op}, dx, dy, dy);
+  } else { /* Floor, Ceil: the derivative is 0 almost everywhere, nothing to add (a fresh dx: 0) */
+    return od_cuda_fresh_zero(ctx, 1u);
   }
 }
 
@@ -166,12 +177,13 @@ extern "C" enum od_status od_cuda_identity_fwd(struct od_kernel_ctx *ctx) {
   return u_copy(ctx, ctx->in[0], ctx->out[0]);
 }
 
-/* dX += dY (Identity, Dropout) */
+/* dX += dY (Identity, Dropout; = when fresh) */
 extern "C" enum od_status od_cuda_pass_through_bwd(struct od_kernel_ctx *ctx) {
-  if (!ctx->dout[0] || !ctx->din[0]) return OD_OK;
+  if (!ctx->din[0]) return OD_OK;
+  if (!ctx->dout[0]) return od_cuda_fresh_zero(ctx, 1u); /* only Dropout's mask was differentiated */
   const struct od_tensor *t[2] = {ctx->dout[0], ctx->din[0]};
   OD_TRY(ew_need_f32(ctx, 2, t));
-  return ew_reduce_grad(ctx, ctx->din[0], ctx->dout[0], 1.0, ctx->node->op_type);
+  return ew_reduce_grad(ctx, ctx->din[0], ctx->dout[0], 1.0, ctx->node->op_type, od_cuda_fresh(ctx, 0));
 }
 
 /* n elements of sz bytes each set to the first sz bytes of pattern. */

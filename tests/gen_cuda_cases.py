@@ -17,7 +17,19 @@ on the CPU and on the device, forward and backward. Two kinds of case:
                           into an initializer, so the node runs on the device.
 Paths and thresholds are those of the kernels' .cu files (and ops/cuda/ew.cuh for the elementwise
 reductions); the comment above each group says which path its cases reach. Keep the whole set quick
-in the emulation (tens of seconds at most): a case only needs to be just past its threshold."""
+in the emulation (tens of seconds at most): a case only needs to be just past its threshold.
+
+Fresh gradients (OD_OP_BWD_FRESH, ops/op.h din_fresh): in the cases above every gradient the node
+writes belongs to a graph input, which the executor zeroes up front, so the write paths of the
+backward kernels never run. Every case (models, fixed-input and folded node tests, and the float32
+gradcheck models of tests/gen_gradcheck.py, prefixed gc_) therefore also comes as:
+  fresh_<case>   each float graph input goes through an Identity first: the node's gradients are
+                 intermediate buffers, garbage (NaN in the emulation) until the backward writes them;
+  accum_<case>   the same, plus a Neg of each of those Identity outputs as an extra graph output,
+                 after the node: Neg's backward writes the buffer first, the node must add onto it;
+  accum2_<case>  (models with two float inputs of one shape) the node reads the first input's
+                 Identity output in both places: the first gradient is written, the second added to
+                 the same buffer."""
 import os
 import shutil
 import sys
@@ -196,6 +208,7 @@ mp = lambda name, shape, attrs, **kw: case(name, "MaxPool", [shape], attrs, opse
 mp("maxpool_overlap_big", (2, 4, 33, 35), {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]})
 mp("maxpool_spp5", (2, 8, 13, 13), {"kernel_shape": [5, 5], "pads": [2, 2, 2, 2]})
 mp("maxpool_k2s2", (2, 4, 32, 31), {"kernel_shape": [2, 2], "strides": [2, 2]})                 # no overlap
+mp("maxpool_k2s2_even", (2, 4, 16, 14), {"kernel_shape": [2, 2], "strides": [2, 2]})            # windows tile X
 mp("maxpool_k2s1_same", (2, 4, 13, 13), {"kernel_shape": [2, 2], "auto_pad": "SAME_UPPER"})
 mp("maxpool_indices", (2, 3, 9, 10), {"kernel_shape": [3, 2], "strides": [2, 1], "pads": [1, 0, 1, 1]},
    outputs=2, out_types=[F, TensorProto.INT64])
@@ -270,6 +283,41 @@ NET = dict(
 graph("net_train", meta="training", **NET)
 graph("net_infer", **NET)
 
+
+# YOLOv3's blocks (conv + BN + LeakyRelu, a strided conv, a residual Add, MaxPool 2x2, the x2
+# upsample and route Concat, the head's Reshape + Transpose + Sigmoid): every gradient but x's is
+# an intermediate buffer, written fresh by the first backward that reaches it (ops/op.h din_fresh),
+# some of them reusing buffers that earlier gradients have released.
+def cbl(name, x, w, c, k=3, s=1):
+    w_ = rand(c, w, k, k, scale=(2.0 / (w * k * k)) ** 0.5)
+    return ([helper.make_node("Conv", [x, name + "_w"], [name + "_c"], pads=[k // 2] * 4, strides=[s, s]),
+             helper.make_node("BatchNormalization", [name + "_c", name + "_s", name + "_b", name + "_m", name + "_v"],
+                              [name + "_n"]),
+             helper.make_node("LeakyRelu", [name + "_n"], [name], alpha=0.1)],
+            [(name + "_w", w_), (name + "_s", RNG.rand(c) + .5), (name + "_b", rand(c, scale=0.1)),
+             (name + "_m", rand(c, scale=0.1)), (name + "_v", RNG.rand(c) + .5)])
+
+
+YOLO_NODES, YOLO_INITS = [], []
+for args in [("a1", "x", 3, 8), ("a2", "a1", 8, 16, 3, 2), ("a3", "a2", 16, 8, 1), ("a4", "a3", 8, 16),
+             ("h1", "cat", 24, 8, 1)]:
+    n, i = cbl(*args)
+    YOLO_NODES += n
+    YOLO_INITS += i
+YOLO_NODES[12:12] = [helper.make_node("Add", ["a2", "a4"], ["res"]),
+                     helper.make_node("MaxPool", ["res"], ["pool"], kernel_shape=[2, 2], strides=[2, 2]),
+                     helper.make_node("Conv", ["pool", "wr"], ["route"]),
+                     helper.make_node("Resize", ["route", "", "up2"], ["up"], mode="nearest"),
+                     helper.make_node("Concat", ["up", "res"], ["cat"], axis=1)]
+YOLO_NODES += [helper.make_node("Conv", ["h1", "wh", "bh"], ["head"]),
+               helper.make_node("Reshape", ["head", "hshape"], ["head5"]),
+               helper.make_node("Transpose", ["head5"], ["headt"], perm=[0, 1, 3, 4, 2]),
+               helper.make_node("Sigmoid", ["headt"], ["y"]),
+               helper.make_node("GlobalAveragePool", ["res"], ["y2"])]
+YOLO_INITS += [("wr", rand(8, 16, 1, 1, scale=0.3)), ("up2", f32(1, 1, 2, 2)), ("wh", rand(15, 8, 1, 1, scale=0.3)),
+               ("bh", rand(15, scale=0.1)), ("hshape", i64(2, 3, 5, 8, 8))]
+graph("yolo_blocks_train", YOLO_NODES, [("x", (2, 3, 16, 16))], YOLO_INITS, ["y", "y2"], meta="training")
+
 # ======== data movement (transpose.cu and ops/cuda/index.cuh; concat, split, slice, expand, tile,
 # reshape, gather, resize, pad, depth_space) ========
 # Transpose: 32x32 shared-memory tiles when the innermost dst dim is contiguous while another is
@@ -309,6 +357,7 @@ case("move_resize_bilinear_x2", "Resize", [(2, 3, 9, 11), None, f32(1, 1, 2, 2)]
 case("move_resize_nearest_h_only", "Resize", [(1, 2, 5, 6), None, None, i64(1, 2, 10, 6)], {"mode": "nearest"}, opset=13)
 case("move_resize_linear_h_only", "Resize", [(1, 2, 5, 6), None, None, i64(1, 2, 7, 6)], {"mode": "linear"}, opset=13)
 case("move_resize_channels", "Resize", [(2, 4, 3, 3), None, f32(1, 2, 1, 1)], {"mode": "nearest"}, opset=13)
+case("move_resize_channels_down", "Resize", [(2, 6, 3, 4), None, f32(1, 0.5, 1, 1)], {"mode": "nearest"}, opset=13)
 case("move_resize_3axes_cubic", "Resize", [(2, 3, 4, 5), None, f32(1, 1.5, 0.8, 1.3)], {"mode": "cubic"}, opset=13)
 case("move_resize_5d_linear", "Resize", [(1, 2, 3, 4, 5), None, f32(1, 1, 2, 1.5, 0.6)], {"mode": "linear"}, opset=13)
 # Pad: reflect / wrap maps (atomicAdd backward), the constant_value input's gradient (block trees),
@@ -429,6 +478,127 @@ def fold_node_tests(src, out):
     return n
 
 
+# ======== fresh gradients: the variants of every case (see the top of this file) ========
+def _float_inputs(g):
+    return [i for i in g.input if i.type.tensor_type.elem_type == F]
+
+
+def _through_identity(m):
+    """m with every float graph input x read through Identity(x) -> x__fresh; None when m has none."""
+    m2 = onnx.ModelProto()
+    m2.CopyFrom(m)
+    g = m2.graph
+    names = [i.name for i in _float_inputs(g)]
+    if not names:
+        return None
+    for node in g.node:
+        for k, n in enumerate(node.input):
+            if n in names:
+                node.input[k] = n + "__fresh"
+    ids = [helper.make_node("Identity", [n], [n + "__fresh"], name=n + "__fresh") for n in names]
+    nodes = ids + list(g.node)
+    del g.node[:]
+    g.node.extend(nodes)
+    return m2
+
+
+def _with_neg(m):
+    """accum_: a Neg of each Identity output after the node, as an extra graph output."""
+    m2 = onnx.ModelProto()
+    m2.CopyFrom(m)
+    g = m2.graph
+    for i in _float_inputs(g):
+        g.node.append(helper.make_node("Neg", [i.name + "__fresh"], [i.name + "__neg"], name=i.name + "__neg"))
+        g.output.append(helper.make_tensor_value_info(i.name + "__neg", F, None))
+    return m2
+
+
+def _read_twice(m):
+    """accum2_: the second float input of the first same-shaped pair replaced by the first (through
+    its Identity); None when there is no such pair."""
+    g = m.graph
+    ins = _float_inputs(g)
+    shape = lambda i: [d.dim_value for d in i.type.tensor_type.shape.dim]
+    for a in range(len(ins)):
+        for b in range(a + 1, len(ins)):
+            if shape(ins[a]) != shape(ins[b]):
+                continue
+            m2 = onnx.ModelProto()
+            m2.CopyFrom(m)
+            g2 = m2.graph
+            for node in g2.node:
+                for k, n in enumerate(node.input):
+                    if n == ins[b].name + "__fresh":
+                        node.input[k] = ins[a].name + "__fresh"
+            keep = [n for n in g2.node if not (n.op_type == "Identity" and n.input[0] == ins[b].name)]
+            del g2.node[:]
+            g2.node.extend(keep)
+            inputs = [i for i in g2.input if i.name != ins[b].name]
+            del g2.input[:]
+            g2.input.extend(inputs)
+            return m2
+    return None
+
+
+def fresh_variants(m):
+    """(prefix, model) pairs for model m (fresh_, accum_, accum2_), or none."""
+    f = _through_identity(m)
+    if f is None:
+        return []
+    out = [("fresh_", f), ("accum_", _with_neg(f))]
+    twice = _read_twice(f)
+    if twice is not None:
+        out.append(("accum2_", twice))
+    return out
+
+
+def write_fresh_models(src, out, prefix=""):
+    """The variants of every model src/<case>.onnx as out/<variant><prefix><case>.onnx; their count."""
+    n = 0
+    for f in sorted(os.listdir(src)):
+        if not f.endswith(".onnx") or f.startswith(("fresh_", "accum_", "accum2_")):
+            continue
+        for pre, v in fresh_variants(onnx.load(os.path.join(src, f))):
+            onnx.save(v, os.path.join(out, pre + prefix + f))
+            n += 1
+    return n
+
+
+def write_fresh_nodes(nodes):
+    """The variants of every node-test folder nodes/<case> whose graph inputs stay the same (fresh_,
+    accum_): nodes/<variant><case> with the same test_data_set_0; their count."""
+    n = 0
+    for name in sorted(os.listdir(nodes)):
+        if name.startswith(("fresh_", "accum_", "accum2_")):
+            continue
+        for pre, v in fresh_variants(onnx.load(os.path.join(nodes, name, "model.onnx"))):
+            if pre == "accum2_":  # one graph input less: the input files would not match
+                continue
+            d = os.path.join(nodes, pre + name)
+            shutil.copytree(os.path.join(nodes, name, "test_data_set_0"), os.path.join(d, "test_data_set_0"))
+            onnx.save(v, os.path.join(d, "model.onnx"))
+            n += 1
+    return n
+
+
+def write_fresh_gradcheck(out):
+    """The variants of the float32 gradcheck models (tests/gen_gradcheck.py, which picks float32 from
+    its command line when imported) as out/<variant>gc_<case>.onnx; their count."""
+    import tempfile
+    argv, sys.argv = sys.argv, [sys.argv[0], "--float32"]
+    try:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import gen_gradcheck
+    finally:
+        sys.argv = argv
+    if not gen_gradcheck.FLOAT32:
+        raise SystemExit("gen_cuda_cases.py: gen_gradcheck was imported without --float32")
+    with tempfile.TemporaryDirectory() as tmp:
+        for c in gen_gradcheck.CASES:
+            gen_gradcheck.write(c, tmp)
+        return write_fresh_models(tmp, out, "gc_")
+
+
 if __name__ == "__main__":
     if len(sys.argv) not in (2, 3):
         raise SystemExit("usage: gen_cuda_cases.py OUTDIR [NODE_TESTS_DIR]")
@@ -446,5 +616,8 @@ if __name__ == "__main__":
     elif len(sys.argv) == 3:
         print(f"gen_cuda_cases.py: {sys.argv[2]}: no node tests there, none folded", file=sys.stderr)
     n_fixed = len(os.listdir(os.path.join(out, "nodes"))) - folded
-    print(f"wrote {len(CASES) - n_fixed} models to {out}, {n_fixed} fixed-input cases and {folded} folded node tests "
-          f"to {out}/nodes")
+    n_models = len(CASES) - n_fixed
+    fresh = write_fresh_models(out, out) + write_fresh_gradcheck(out)
+    fresh_nodes = write_fresh_nodes(os.path.join(out, "nodes"))
+    print(f"wrote {n_models} models to {out}, {n_fixed} fixed-input cases and {folded} folded node tests "
+          f"to {out}/nodes; fresh-gradient variants: {fresh} models, {fresh_nodes} node tests")

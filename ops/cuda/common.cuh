@@ -55,4 +55,38 @@ static inline unsigned od_cuda_blocks(int64_t n) {
  * node). */
 #define OD_CUDA_LAUNCHED(ctx) OD_CUDA_TRY((ctx)->err, cudaGetLastError())
 
+/* Fresh gradients (ops with OD_OP_BWD_FRESH, ops/op.h): where bit k of ctx->din_fresh is set,
+ * din[k] holds garbage and the backward WRITES it (=) instead of accumulating (+=). */
+static inline bool od_cuda_fresh(const struct od_kernel_ctx *ctx, int k) {
+  return k >= 0 && k < 32 && k < ctx->n_in && ctx->din[k] && (ctx->din_fresh >> k & 1u);
+}
+
+/* Zeroes the fresh din[k] of mask and clears their bits (they then accumulate like the others):
+ * for paths that can only accumulate (atomics, partial coverage) and for gradients the backward
+ * adds nothing to. Asynchronous on the device's stream. */
+static inline enum od_status od_cuda_fresh_zero(struct od_kernel_ctx *ctx, uint32_t mask) {
+  for (int k = 0; k < ctx->n_in && k < 32; k++) {
+    if (!(mask >> k & 1u) || !od_cuda_fresh(ctx, k)) continue;
+    size_t bytes = od_tensor_nbytes(ctx->din[k]);
+    if (bytes) OD_TRY(ctx->dev->ops->zero(ctx->dev, ctx->din[k]->data, bytes, ctx->err));
+    ctx->din_fresh &= ~(1u << k);
+  }
+  return OD_OK;
+}
+
+/* For backwards that do not fill their gradients in input order: a fresh din that shares its
+ * buffer with another din (the same value read twice; only the first reader has the bit) is
+ * zeroed here, so that the other's accumulation cannot come before the write. */
+static inline enum od_status od_cuda_fresh_unalias(struct od_kernel_ctx *ctx) {
+  for (int k = 0; k < ctx->n_in && k < 32; k++) {
+    if (!od_cuda_fresh(ctx, k)) continue;
+    for (int j = 0; j < ctx->n_in; j++)
+      if (j != k && ctx->din[j] && ctx->din[j]->data == ctx->din[k]->data) {
+        OD_TRY(od_cuda_fresh_zero(ctx, 1u << k));
+        break;
+      }
+  }
+  return OD_OK;
+}
+
 #endif

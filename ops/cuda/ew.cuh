@@ -15,9 +15,11 @@
  *     dims and strides (struct ew_bcast, passed by value; 32-bit index math below 2^31 elements).
  *
  * ew_reduce: dst += scale * (src summed over the dims along which dst was broadcast to src's
- *   shape): the gradient of a broadcast input. Sums are formed in double (like the CPU kernels).
+ *   shape): the gradient of a broadcast input; or dst = (the write variant, for a fresh gradient:
+ *   ops/op.h din_fresh). Sums are formed in double (like the CPU kernels).
  *   src's dims are collapsed into alternating kept / reduced groups, then:
- *   - same numel: dst += scale * src through ew_apply (vectorised);
+ *   - same numel: dst += scale * src through ew_apply (vectorised; the write variant of scale 1 is
+ *     one device copy);
  *   - innermost group reduced with >= 32 elements (bias over [N, C, H*W], a scalar, rows):
  *     a block per dst element, its threads striding over the reduced positions in order
  *     (coalesced), then a shared-memory tree;
@@ -184,6 +186,13 @@ struct ew_axpy {
   __device__ float operator()(float d, float s, float, float) const { return one ? d + s : d + scale * s; }
 };
 
+/* y = scale * src (scale 1: src) */
+struct ew_scale {
+  static constexpr int N = 1;
+  float scale;
+  __device__ float operator()(float s, float, float, float) const { return scale * s; }
+};
+
 /* y = value */
 struct ew_fill {
   static constexpr int N = 0;
@@ -203,6 +212,7 @@ struct ew_reduce {
   int64_t rd[OD_MAX_DIMS], rs[OD_MAX_DIMS]; /* reduced lengths, src strides */
   int64_t r_total;                          /* product of rd */
   int slices;                               /* gridDim.y; > 1: partial sums in scratch */
+  bool write;                               /* dst = instead of dst += (set by ew_reduce_run) */
 };
 
 /* src offset of kept index j (a dst element) */
@@ -266,11 +276,13 @@ struct ew_reduce {
   const int64_t r0 = (p).r_total * (int64_t)blockIdx.y / (p).slices; \
   const int64_t r1 = (p).r_total * ((int64_t)blockIdx.y + 1) / (p).slices
 
-/* dst[j] += scale * sum, or the slice's partial sum */
+/* dst[j] += scale * sum (= when p.write), or the slice's partial sum */
 [[maybe_unused]] static __device__ inline void ew_red_store(const ew_reduce &p, float *dst, double *partial,
                                                             double scale, int64_t j, double acc) {
   if (p.slices > 1)
     partial[(int64_t)blockIdx.y * p.n_dst + j] = acc;
+  else if (p.write)
+    dst[j] = (float)(scale * acc);
   else
     dst[j] += (float)(scale * acc);
 }
@@ -304,25 +316,32 @@ struct ew_reduce {
   }
 }
 
-/* dst[j] += scale * sum over s of partial[s * n_dst + j]: a thread per j (coalesced over j) ... */
+/* dst[j] += scale * sum over s of partial[s * n_dst + j] (= when write): a thread per j (coalesced
+ * over j) ... */
 [[maybe_unused]] static __global__ void ew_reduce_finish_thread_kernel(int64_t n_dst, int slices, float *dst,
-                                                                       const double *partial, double scale) {
+                                                                       const double *partial, double scale,
+                                                                       bool write) {
   OD_GRID_LOOP(j, n_dst) {
     double acc = 0;
     for (int s = 0; s < slices; s++) acc += partial[(int64_t)s * n_dst + j];
-    dst[j] += (float)(scale * acc);
+    float v = (float)(scale * acc);
+    dst[j] = write ? v : dst[j] + v;
   }
 }
 
 /* ... or a block per j when dst is small and the slices many. */
 [[maybe_unused]] static __global__ void ew_reduce_finish_block_kernel(int64_t n_dst, int slices, float *dst,
-                                                                      const double *partial, double scale) {
+                                                                      const double *partial, double scale,
+                                                                      bool write) {
   __shared__ double sh[OD_CUDA_THREADS];
   for (int64_t j = blockIdx.x; j < n_dst; j += gridDim.x) {
     double acc = 0;
     for (int s = threadIdx.x; s < slices; s += blockDim.x) acc += partial[(int64_t)s * n_dst + j];
     ew_block_sum(sh, acc);
-    if (threadIdx.x == 0) dst[j] += (float)(scale * sh[0]);
+    if (threadIdx.x == 0) {
+      float v = (float)(scale * sh[0]);
+      dst[j] = write ? v : dst[j] + v;
+    }
     __syncthreads();
   }
 }
@@ -396,12 +415,22 @@ struct ew_reduce {
   return p->mode != EW_RED_SAME && p->slices > 1 ? (size_t)p->slices * (size_t)p->n_dst * sizeof(double) : 0;
 }
 
-/* dst += scale * reduce(src); scratch: ew_reduce_scratch(p) bytes of device memory. */
+/* dst += scale * reduce(src) (write: dst = scale * reduce(src), every element of dst written);
+ * scratch: ew_reduce_scratch(p) bytes of device memory. */
 [[maybe_unused]] static enum od_status ew_reduce_run(struct od_kernel_ctx *ctx, const ew_reduce *p,
                                                      const struct od_tensor *dst, const struct od_tensor *src,
-                                                     double scale, void *scratch) {
-  if (p->n_src <= 0) return OD_OK;
+                                                     double scale, void *scratch, bool write = false) {
+  if (p->n_src <= 0) { /* an empty src reduces to zeros (a broadcast of an empty tensor) */
+    size_t bytes = od_tensor_nbytes(dst);
+    return write && bytes ? ctx->dev->ops->zero(ctx->dev, dst->data, bytes, ctx->err) : OD_OK;
+  }
   if (p->mode == EW_RED_SAME) {
+    if (write && scale == 1.0)
+      return ctx->dev->ops->copy(ctx->dev, dst->data, src->data, od_tensor_nbytes(src), ctx->err);
+    if (write) {
+      const struct od_tensor *x[1] = {src};
+      return ew_apply(ctx, ew_scale{(float)scale}, (float *)dst->data, src->rank, src->dims, x);
+    }
     const struct od_tensor *x[2] = {dst, src};
     ew_axpy f = {(float)scale, scale == 1.0};
     return ew_apply(ctx, f, (float *)dst->data, src->rank, src->dims, x);
@@ -410,42 +439,47 @@ struct ew_reduce {
   float *d = (float *)dst->data;
   const float *s = (const float *)src->data;
   double *partial = p->slices > 1 ? (double *)scratch : NULL;
-  if (p->mode == EW_RED_BLOCK) {
-    dim3 grid((unsigned)(p->n_dst < 65535 ? p->n_dst : 65535), (unsigned)p->slices);
-    OD_LAUNCH(ew_reduce_block_kernel, grid, OD_CUDA_THREADS, stream)(*p, d, s, scale, partial);
+  ew_reduce q = *p;
+  q.write = write;
+  if (q.mode == EW_RED_BLOCK) {
+    dim3 grid((unsigned)(q.n_dst < 65535 ? q.n_dst : 65535), (unsigned)q.slices);
+    OD_LAUNCH(ew_reduce_block_kernel, grid, OD_CUDA_THREADS, stream)(q, d, s, scale, partial);
   } else {
-    dim3 grid(od_cuda_blocks(p->n_dst), (unsigned)p->slices);
-    OD_LAUNCH(ew_reduce_thread_kernel, grid, OD_CUDA_THREADS, stream)(*p, d, s, scale, partial);
+    dim3 grid(od_cuda_blocks(q.n_dst), (unsigned)q.slices);
+    OD_LAUNCH(ew_reduce_thread_kernel, grid, OD_CUDA_THREADS, stream)(q, d, s, scale, partial);
   }
   OD_CUDA_LAUNCHED(ctx);
-  if (p->slices > 1) {
-    int64_t n = p->n_dst;
+  if (q.slices > 1) {
+    int64_t n = q.n_dst;
     if (n < 1024) /* few outputs, many slices: a block per output */
-      OD_LAUNCH(ew_reduce_finish_block_kernel, (unsigned)n, OD_CUDA_THREADS, stream)(n, p->slices, d, partial, scale);
+      OD_LAUNCH(ew_reduce_finish_block_kernel, (unsigned)n, OD_CUDA_THREADS, stream)(n, q.slices, d, partial, scale,
+                                                                                     write);
     else
-      OD_LAUNCH(ew_reduce_finish_thread_kernel, od_cuda_blocks(n), OD_CUDA_THREADS, stream)(n, p->slices, d, partial,
-                                                                                            scale);
+      OD_LAUNCH(ew_reduce_finish_thread_kernel, od_cuda_blocks(n), OD_CUDA_THREADS, stream)(n, q.slices, d, partial,
+                                                                                            scale, write);
     OD_CUDA_LAUNCHED(ctx);
   }
   return OD_OK;
 }
 
-/* dst += scale * reduce(src), taking its scratch from the device workspace. */
+/* dst += scale * reduce(src) (write: =), taking its scratch from the device workspace. */
 [[maybe_unused]] static enum od_status ew_reduce_grad(struct od_kernel_ctx *ctx, const struct od_tensor *dst,
-                                                      const struct od_tensor *src, double scale, const char *op) {
+                                                      const struct od_tensor *src, double scale, const char *op,
+                                                      bool write = false) {
   ew_reduce p;
   OD_TRY(ew_reduce_plan(&p, dst, src, op, ctx->err));
   void *scratch = NULL;
   size_t bytes = ew_reduce_scratch(&p);
   if (bytes) OD_TRY(od_cuda_workspace(ctx->dev, bytes, &scratch, ctx->err));
-  return ew_reduce_run(ctx, &p, dst, src, scale, scratch);
+  return ew_reduce_run(ctx, &p, dst, src, scale, scratch, write);
 }
 
-/* Gradients of broadcast operands: din += reduce(f(dY, a, b)), f a functor reading (dY, a, b)
- * (N == 2: dY and a only) broadcast to dY's shape. When din has dY's numel, one fused kernel
- * accumulates into din (ew_acc); otherwise f's values go to a dY-shaped scratch term, which is then
- * reduced (ew_reduce). Scratch: ew_grad_scratch bytes, or NULL to take it from the workspace (a
- * caller that keeps its own data in the workspace passes the part after it). */
+/* Gradients of broadcast operands: din += reduce(f(dY, a, b)) (write: din =), f a functor reading
+ * (dY, a, b) (N == 2: dY and a only) broadcast to dY's shape. When din has dY's numel, one fused
+ * kernel accumulates into din (ew_acc) or writes f's values; otherwise f's values go to a dY-shaped
+ * scratch term, which is then reduced (ew_reduce). Scratch: ew_grad_scratch bytes, or NULL to take
+ * it from the workspace (a caller that keeps its own data in the workspace passes the part after
+ * it). */
 template <class F>
 struct ew_acc {
   static constexpr int N = F::N + 1;
@@ -469,9 +503,16 @@ struct ew_acc {
 template <class F>
 static enum od_status ew_grad_bcast(struct od_kernel_ctx *ctx, const struct od_tensor *din, const struct od_tensor *dy,
                                     const struct od_tensor *a, const struct od_tensor *b, const F &f, const char *op,
-                                    void *scratch = NULL) {
+                                    void *scratch = NULL, bool write = false) {
   int64_t n = od_tensor_numel(dy);
-  if (n <= 0) return OD_OK;
+  if (n <= 0) {
+    size_t bytes = od_tensor_nbytes(din);
+    return write && bytes ? ctx->dev->ops->zero(ctx->dev, din->data, bytes, ctx->err) : OD_OK;
+  }
+  if (od_tensor_numel(din) == n && write) {
+    const struct od_tensor *x[3] = {dy, a, b};
+    return ew_apply(ctx, f, (float *)din->data, dy->rank, dy->dims, x);
+  }
   if (od_tensor_numel(din) == n) {
     const struct od_tensor *x[4] = {din, dy, a, b};
     ew_acc<F> acc = {f};
@@ -485,7 +526,7 @@ static enum od_status ew_grad_bcast(struct od_kernel_ctx *ctx, const struct od_t
   term.data = scratch;
   const struct od_tensor *x[3] = {dy, a, b};
   OD_TRY(ew_apply_t(ctx, f, &term, x));
-  return ew_reduce_run(ctx, &p, din, &term, 1.0, (char *)scratch + term_bytes);
+  return ew_reduce_run(ctx, &p, din, &term, 1.0, (char *)scratch + term_bytes, write);
 }
 
 /* ---- checks --------------------------------------------------------------------------------- */

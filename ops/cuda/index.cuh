@@ -91,8 +91,14 @@ enum od_status od_cuda_strided_copy(struct od_kernel_ctx *ctx, size_t es, int ra
 enum od_status od_cuda_strided_add(struct od_kernel_ctx *ctx, int rank, const int64_t *dims, float *dst,
                                    const int64_t *dst_strides, const float *src, const int64_t *src_strides);
 
-/* dst[i] += src[i] for n floats (float4 where aligned). */
+/* The same with write: dst[...] = the sum instead of += (a fresh gradient, ops/op.h din_fresh);
+ * only the dst elements the view reaches are written. write false: od_cuda_strided_add. */
+enum od_status od_cuda_strided_acc(struct od_kernel_ctx *ctx, bool write, int rank, const int64_t *dims, float *dst,
+                                   const int64_t *dst_strides, const float *src, const int64_t *src_strides);
+
+/* dst[i] += src[i] for n floats (float4 where aligned); od_cuda_acc with write: dst[i] = src[i]. */
 enum od_status od_cuda_add(struct od_kernel_ctx *ctx, float *dst, const float *src, int64_t n);
+enum od_status od_cuda_acc(struct od_kernel_ctx *ctx, bool write, float *dst, const float *src, int64_t n);
 
 /* ---- small inputs read on the host ------------------------------------------------------------- */
 
