@@ -142,14 +142,21 @@ static enum od_status forward(struct od_trainer *t, struct size_prog *sp, struct
   return OD_OK;
 }
 
+/* Bytes of seed s at the program's sizes. */
+static enum od_status seed_bytes(struct od_trainer *t, struct size_prog *sp, int s, size_t *bytes, struct od_err *err) {
+  struct od_tensor shape;
+  if (!od_program_shape(sp->student, t->seeds[s], &shape))
+    return od_err_set(err, OD_ERR_INTERNAL, "seed %d is not part of the student program", s);
+  *bytes = od_tensor_nbytes(&shape);
+  return OD_OK;
+}
+
 /* Device seed buffers big enough for the current sizes (allocation: never inside a capture). */
 static enum od_status seed_buffers(struct od_trainer *t, struct size_prog *sp, struct od_err *err) {
   struct od_device *dev = t->dev;
   for (int s = 0; s < t->n_seeds; s++) {
-    struct od_tensor shape;
-    if (!od_program_shape(sp->student, t->seeds[s], &shape))
-      return od_err_set(err, OD_ERR_INTERNAL, "seed %d is not part of the student program", s);
-    size_t bytes = od_tensor_nbytes(&shape);
+    size_t bytes = 0;
+    OD_TRY(seed_bytes(t, sp, s, &bytes, err));
     if (bytes > t->dseed_bytes[s]) {
       if (t->dseed[s]) dev->ops->free(dev, t->dseed[s]);
       t->dseed[s] = NULL;
@@ -165,10 +172,8 @@ static enum od_status seed_buffers(struct od_trainer *t, struct size_prog *sp, s
 static enum od_status seeds_init(struct od_trainer *t, struct size_prog *sp, struct od_err *err) {
   struct od_device *dev = t->dev;
   for (int s = 0; s < t->n_seeds; s++) {
-    struct od_tensor shape;
-    if (!od_program_shape(sp->student, t->seeds[s], &shape))
-      return od_err_set(err, OD_ERR_INTERNAL, "seed %d is not part of the student program", s);
-    size_t bytes = od_tensor_nbytes(&shape);
+    size_t bytes = 0;
+    OD_TRY(seed_bytes(t, sp, s, &bytes, err));
     if (t->seed_host_used[s]) OD_TRY(dev->ops->to_device(dev, t->dseed[s], t->seed_grads[s], bytes, err));
     else OD_TRY(dev->ops->zero(dev, t->dseed[s], bytes, err));
   }
