@@ -139,7 +139,7 @@ enum od_status od_program_run(struct od_program *p, const struct od_tensor *inpu
 enum od_status od_program_run_bound(struct od_program *p, struct od_err *err) {
   for (int i = 0; i < p->g->n_inputs; i++) {
     const struct slot *s = &p->slots[p->g->inputs[i]];
-    if (s->kind == SLOT_INPUT && !s->t.data && od_tensor_nbytes(&s->t))
+    if (s->kind == SLOT_INPUT && s->last_use >= 0 && !s->t.data && od_tensor_nbytes(&s->t)) /* read, never bound */
       return od_err_set(err, OD_ERR_INVALID_ARG, "input '%s' was not bound", p->g->values[p->g->inputs[i]].name);
   }
   return run_nodes(p, err);
